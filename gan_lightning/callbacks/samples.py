@@ -1,0 +1,80 @@
+"""Sample grids of the fixed latent batch, written every N generator steps, and a GIF of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchvision.utils import make_grid
+
+from gan_lightning.utils.images import to_uint8
+
+
+class SampleGridCallback(pl.Callback):
+    """Saves a PNG grid of G(fixed_z) every `every_n_g_steps` generator steps and at the end.
+
+    Files go to `<output_dir>/g_step=<step>.png`; the grid is also sent to every logger with an
+    image API (TensorBoard `add_image`, W&B `log_image`). At the end of training the grids are
+    assembled into `<output_dir>/progress.gif`. The fixed batch makes grids comparable over
+    training; with EMA enabled the EMA generator draws them.
+
+    Args:
+        output_dir: folder for PNGs and the GIF (created if missing).
+        every_n_g_steps: cadence in generator steps (>= 1).
+        nrow: images per grid row.
+        gif_frame_ms: duration of each GIF frame in milliseconds.
+
+    Raises:
+        ValueError: if `every_n_g_steps < 1`.
+    """
+
+    def __init__(self, output_dir: str, every_n_g_steps: int = 500, nrow: int = 8, gif_frame_ms: int = 300) -> None:
+        if every_n_g_steps < 1:
+            raise ValueError(f"callbacks.sample_grid.every_n_g_steps must be >= 1, got {every_n_g_steps}.")
+        self.output_dir = Path(output_dir)
+        self.every_n_g_steps = every_n_g_steps
+        self.nrow = nrow
+        self.gif_frame_ms = gif_frame_ms
+        self.written: list[Path] = []
+        self._last_g_step: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        if pl_module.g_step == 0:
+            self.write_grid(trainer, pl_module)  # the untrained generator, for reference
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if pl_module.g_step % self.every_n_g_steps == 0:
+            self.write_grid(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
+        self.write_grid(trainer, pl_module)
+        if trainer.is_global_zero and len(self.written) > 1:
+            frames = [Image.open(path).convert("RGB") for path in self.written]
+            frames[0].save(
+                self.output_dir / "progress.gif", save_all=True, append_images=frames[1:],
+                duration=self.gif_frame_ms, loop=0,
+            )
+
+    def write_grid(self, trainer: pl.Trainer, pl_module) -> Path | None:
+        """Draw the fixed batch and write/log its grid; returns the PNG path (None off rank 0)."""
+        if self._last_g_step == pl_module.g_step:
+            return None
+        self._last_g_step = pl_module.g_step
+        images = pl_module.generate_fixed()
+        if not trainer.is_global_zero:
+            return None
+        grid = make_grid(to_uint8(images).cpu(), nrow=self.nrow, padding=2)  # (3, H, W) uint8
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / f"g_step={pl_module.g_step:07d}.png"
+        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)
+        self.written.append(path)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image("samples", grid, global_step=pl_module.g_step)
+            elif hasattr(logger, "log_image"):
+                logger.log_image(key="samples", images=[str(path)], step=trainer.global_step,
+                                 caption=[f"g_step {pl_module.g_step}"])
+        return path

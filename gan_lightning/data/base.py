@@ -1,0 +1,152 @@
+"""Shared mechanics of every GAN datamodule: validation, loaders, bit-exact mid-epoch resume."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.trainer.states import TrainerFn
+from torch.utils.data import DataLoader, Dataset
+
+from gan_lightning.data.sampler import ResumableRandomSampler
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is missing (or unreadable) and could not be downloaded; raised before training.
+
+    The message names the absolute directory searched, the files expected there and how to fix it.
+    """
+
+
+def _check(key: str, value: Any, ok: bool, fix: str) -> None:
+    if not ok:
+        raise ValueError(f"data.{key}={value!r} is invalid: {fix}")
+
+
+def is_writable(path: str | Path) -> bool:
+    """Whether files can be created in ``path`` (or in its nearest existing ancestor).
+
+    Also honours the permission bits, because root ignores them in ``os.access`` and would
+    otherwise write into a folder that is marked read-only for everyone (e.g. shared data).
+    """
+    p = Path(path).resolve()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK | os.X_OK) and bool(stat.S_IMODE(p.stat().st_mode) & 0o222)
+
+
+class GANDataModule(pl.LightningDataModule):
+    """Base datamodule: subclasses implement :meth:`build_datasets`.
+
+    Batches are ``(images, labels)``: images float32 ``(N, C, H, W)`` with ``H = W = image_size``
+    and values in ``[-1, 1]``; labels int64 ``(N,)``.
+
+    The train loader yields ``batch_size * batches_per_step`` images per batch, which the GAN
+    module splits into ``batches_per_step`` (= ``n_critic``) disjoint discriminator minibatches.
+    Its order comes from :class:`ResumableRandomSampler` and is saved in checkpoints through
+    :meth:`state_dict`, so resuming mid-epoch continues with exactly the batches an
+    uninterrupted run would have seen (single process).
+
+    Raises:
+        ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``.
+        DataNotFoundError: from ``prepare_data()`` / ``setup()`` when the data is missing.
+    """
+
+    name: str = "data"
+    channels: int = 3
+    num_classes: int | None = None
+
+    def __init__(
+        self,
+        *,
+        data_dir: str,
+        image_size: int,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        batches_per_step: int = 1,
+        drop_last: bool = True,
+        pin_memory: bool = False,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        _check("image_size", image_size, image_size > 0, "use a positive size in pixels, e.g. 28, 32 or 64")
+        _check("batch_size", batch_size, batch_size >= 1, "use a batch size of at least 1, e.g. 64")
+        _check(
+            "batches_per_step", batches_per_step, batches_per_step >= 1,
+            "it is the number of D minibatches per step (model.n_critic) and must be >= 1",
+        )
+        _check("num_workers", num_workers, num_workers >= 0, "use 0 (main process) or a positive worker count")
+        self.data_dir = str(data_dir)
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self.batches_per_step = int(batches_per_step)
+        self.drop_last = drop_last
+        self.pin_memory = pin_memory
+        self.train_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self._resume_state: dict[str, int] | None = None
+
+    @property
+    def loader_batch_size(self) -> int:
+        """Images per train batch: ``batch_size * batches_per_step``."""
+        return self.batch_size * self.batches_per_step
+
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        """Return ``(train_set, test_set)``; raise :class:`DataNotFoundError` if the data is missing."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.test_set = self.build_datasets()
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup("fit")
+        sampler = ResumableRandomSampler(len(self.train_set), seed=self.seed)
+        # Set the epoch now: with workers, iter() prefetches indices before Lightning calls set_epoch.
+        sampler.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+        if self._resume_state:
+            sampler.resume_from(self._resume_state["epoch"], self._resume_state["samples_done"])
+            self._resume_state = None
+        return DataLoader(
+            self.train_set,
+            batch_size=self.loader_batch_size,
+            sampler=sampler,
+            drop_last=self.drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            # Own generator: creating the iterator must not consume the global torch RNG (bit-exact resume).
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def test_dataloader(self) -> DataLoader:
+        self.setup("test")
+        return DataLoader(
+            self.test_set, batch_size=self.batch_size, shuffle=False, drop_last=False,
+            num_workers=self.num_workers, pin_memory=self.pin_memory,
+        )
+
+    def state_dict(self) -> dict[str, int]:
+        """Position in the train epoch, stored in checkpoints by Lightning ({} when not fitting)."""
+        trainer = self.trainer
+        state = getattr(trainer, "state", None)
+        if trainer is None or (state is not None and state.fn != TrainerFn.FITTING):
+            return {}
+        loop = trainer.fit_loop
+        # `processed`, not `completed`: a checkpoint saved in on_train_batch_end (ModelCheckpoint with
+        # every_n_train_steps) has processed the current batch but not yet marked it completed; on
+        # restore Lightning counts that batch as done, so the sampler must skip it too.
+        done = loop.epoch_loop.batch_progress.current.processed * self.loader_batch_size
+        return {"epoch": int(trainer.current_epoch), "samples_done": int(done)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Remember the saved position; the next :meth:`train_dataloader` skips what was consumed."""
+        self._resume_state = dict(state_dict) if state_dict else None

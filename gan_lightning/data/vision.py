@@ -1,0 +1,122 @@
+"""torchvision datamodules: MNIST, Fashion-MNIST, CIFAR-10 (downloaded or read from a local copy)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+from torchvision import datasets, transforms
+
+from gan_lightning.data.base import DataNotFoundError, GANDataModule, is_writable
+
+log = logging.getLogger(__name__)
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+)
+_CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+
+
+class TorchvisionDataModule(GANDataModule):
+    """Shared implementation, parameterised by the class attributes below.
+
+    Data layout under ``data_dir`` is torchvision's: ``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``,
+    ``cifar-10-python.tar.gz`` or ``cifar-10-batches-py/``. torchvision unpacks archives next to them,
+    so if that folder is read-only the archives are first copied to ``<cache_dir>/data``.
+
+    Batches: images float32 ``(N, C, image_size, image_size)`` in ``[-1, 1]``, labels int64 ``(N,)``.
+
+    Raises:
+        DataNotFoundError: data missing and not downloadable, or data_dir read-only with no cache_dir.
+    """
+
+    dataset_cls: type[datasets.VisionDataset]
+    native_size: int
+    archives: tuple[str, ...]  # relative to the root; with these present download=True goes offline
+    extracted: tuple[str, ...]  # relative to the root; with these present nothing has to be written
+    expected: str  # the files expected, for error messages
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        resize = [] if self.image_size == self.native_size else [transforms.Resize((self.image_size,) * 2, antialias=True)]
+        norm = (0.5,) * self.channels
+        self.transform = transforms.Compose([*resize, transforms.ToTensor(), transforms.Normalize(norm, norm)])
+
+    def prepare_data(self) -> None:
+        # Download / unpack on rank 0; building the datasets here is harmless (setup() would build the same)
+        # and makes a missing dataset fail before training.
+        self.setup()
+
+    def build_datasets(self) -> tuple[Dataset, Dataset]:
+        root = self._resolve_root()
+        return self._load(root, train=True), self._load(root, train=False)
+
+    def _load(self, root: Path, train: bool) -> Dataset:
+        try:
+            return self.dataset_cls(str(root), train=train, download=True, transform=self.transform)
+        except Exception as e:  # offline (URLError / RuntimeError), corrupt archive, permissions...
+            where = f"{Path(self.data_dir).resolve()}" + ("" if root == Path(self.data_dir).resolve() else f" (working copy {root})")
+            raise DataNotFoundError(
+                f"{self.dataset_cls.__name__} not found in {where} and it could not be downloaded "
+                f"({type(e).__name__}: {e}). Expected there: {self.expected}. Fix: put these files there, "
+                "or point to a folder that has them with `paths.data_dir=/abs/path` (or the env var GAN_DATA_DIR)."
+            ) from e
+
+    def _resolve_root(self) -> Path:
+        """The root torchvision reads: ``data_dir``, or ``<cache_dir>/data`` when ``data_dir`` is read-only."""
+        root = Path(self.data_dir).expanduser().resolve()
+        if all((root / p).exists() for p in self.extracted) or is_writable((root / self.archives[0]).parent):
+            return root
+        if self.cache_dir is None:
+            raise DataNotFoundError(
+                f"{root} is read-only and {self.dataset_cls.__name__} must be unpacked before use, but no cache "
+                f"directory is set. Fix: set `paths.cache_dir=/abs/writable/path` (or the env var GAN_CACHE_DIR); "
+                f"the files {self.expected} will be copied there."
+            )
+        cache = Path(self.cache_dir).expanduser().resolve() / "data"
+        todo = [p for p in self.archives if (root / p).is_file()]
+        if todo and not all((cache / p).exists() for p in self.extracted):
+            for p in todo:
+                src, dst = root / p, cache / p
+                if not (dst.is_file() and dst.stat().st_size == src.stat().st_size):
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dst)  # copyfile: do not carry the read-only mode over
+            log.info("%s: %s is read-only, copied %d file(s) to %s", self.name, root, len(todo), cache)
+        return cache
+
+
+class _MNISTLike(TorchvisionDataModule):
+    native_size, channels, num_classes = 28, 1, 10
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        folder = cls.dataset_cls.__name__
+        cls.archives = tuple(f"{folder}/raw/{f}" for f in _IDX_FILES)
+        cls.extracted = tuple(p.removesuffix(".gz") for p in cls.archives)
+        cls.expected = ", ".join(cls.archives)
+
+
+class MNISTDataModule(_MNISTLike):
+    """MNIST digits: 60k train / 10k test, 1 channel, 10 classes; see :class:`TorchvisionDataModule`."""
+
+    dataset_cls, name = datasets.MNIST, "mnist"
+
+
+class FashionMNISTDataModule(_MNISTLike):
+    """Fashion-MNIST: 60k train / 10k test, 1 channel, 10 classes; see :class:`TorchvisionDataModule`."""
+
+    dataset_cls, name = datasets.FashionMNIST, "fashion_mnist"
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    """CIFAR-10: 50k train / 10k test, 3 channels, 32x32, 10 classes; see :class:`TorchvisionDataModule`."""
+
+    dataset_cls, name = datasets.CIFAR10, "cifar10"
+    native_size, channels, num_classes = 32, 3, 10
+    archives = ("cifar-10-python.tar.gz",)
+    extracted = tuple(f"cifar-10-batches-py/{f}" for f in _CIFAR_BATCHES)
+    expected = "cifar-10-python.tar.gz or cifar-10-batches-py/"

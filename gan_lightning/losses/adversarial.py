@@ -1,0 +1,173 @@
+"""Adversarial losses for the classic GAN family.
+
+Every loss works on *raw logits* (pre-sigmoid discriminator outputs) of shape (N,) or
+(N, ...) -- e.g. a PatchGAN map (N, 1, H, W) -- and returns a scalar averaged over the
+batch and all remaining dims. BCE-style terms use ``F.softplus`` so that large
+logits never produce ``log(0)``: ``-log(sigmoid(x)) == softplus(-x)`` and
+``-log(1 - sigmoid(x)) == softplus(x)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class AdversarialLoss:
+    """Base class: a pair of discriminator / generator objectives plus optional D regularizer.
+
+    Plain Python class (no parameters, no state besides hyper-parameters) so it can be
+    instantiated from Hydra and shared by any LightningModule.
+    """
+
+    name: str = "base"
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """D objective (to minimize) from logits on real and fake samples, each (N,) or (N, ...)."""
+        raise NotImplementedError
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        """G objective (to minimize) from D's logits on generated samples, (N,) or (N, ...)."""
+        raise NotImplementedError
+
+    def score(self, logits: Tensor) -> Tensor:
+        """What to log as "D(x)": the raw critic value by default (lsgan / hinge / wgan)."""
+        return logits
+
+    def regularizer(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
+        """Extra term added to the D loss (e.g. a gradient penalty); ``None`` when there is none."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class _BCELoss(AdversarialLoss):
+    """Shared D side of the original GAN: ``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(logit)."""
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+    def score(self, logits: Tensor) -> Tensor:
+        """Probability that the input is real, in (0, 1); ~0.5 at the equilibrium."""
+        return torch.sigmoid(logits)
+
+
+class MinimaxLoss(_BCELoss):
+    """Original minimax GAN loss (Goodfellow et al. 2014, eq. 1).
+
+    D minimizes ``softplus(-r) + softplus(f)`` = ``-log D(x) - log(1 - D(G(z)))``.
+    G minimizes ``log(1 - D(G(z)))`` = ``-softplus(f)``; its gradient vanishes when D
+    confidently rejects fakes (f << 0), which is why the paper suggests the
+    non-saturating variant in practice.
+
+    Inputs: logits of shape (N,) or (N, ...). Returns: scalar tensors.
+    """
+
+    name = "minimax"
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -F.softplus(fake_logits).mean()
+
+
+class NonSaturatingLoss(_BCELoss):
+    """Non-saturating GAN loss (Goodfellow et al. 2014, sec. 3).
+
+    D: same as :class:`MinimaxLoss`. G minimizes ``-log D(G(z))`` = ``softplus(-f)``,
+    which has strong gradients early in training when D rejects fakes.
+
+    Inputs: logits of shape (N,) or (N, ...). Returns: scalar tensors.
+    """
+
+    name = "non_saturating"
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-fake_logits).mean()
+
+
+class LSGANLoss(AdversarialLoss):
+    """Least-squares GAN (Mao et al. 2017, eq. 2 with a=0, b=1, c=1).
+
+    D: ``0.5 * mean((r - 1)^2) + 0.5 * mean(f^2)``; G: ``0.5 * mean((f - 1)^2)``.
+    Inputs: raw D outputs (N,) or (N, ...), no sigmoid. Returns: scalar tensors.
+    """
+
+    name = "lsgan"
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return 0.5 * (real_logits - 1).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return 0.5 * (fake_logits - 1).pow(2).mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge GAN loss (Lim & Ye 2017 "Geometric GAN"; Miyato et al. 2018 "Spectral Normalization").
+
+    D: ``mean(relu(1 - r)) + mean(relu(1 + f))``; G: ``-mean(f)``.
+    Inputs: raw D outputs (N,) or (N, ...). Returns: scalar tensors.
+    """
+
+    name = "hinge"
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+
+def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP penalty ``mean((||grad_x̂ D(x̂)||_2 - 1)^2)`` (Gulrajani et al. 2017, Alg. 1).
+
+    ``x̂ = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample.
+    ``real`` / ``fake``: tensors of identical shape (N, ...) of any rank >= 1; ``fake`` is
+    detached so the penalty only trains D. The graph is kept (``create_graph=True``) so the
+    result can be back-propagated into D's parameters. Returns a scalar (without lambda).
+    Raises ValueError if the shapes differ.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    real, fake = real.detach(), fake.detach()
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    out = discriminator(x_hat)
+    # Samples are independent, so grad of the sum gives each sample's own gradient.
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return (norm - 1).pow(2).mean()
+
+
+class WGANGPLoss(AdversarialLoss):
+    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017, Alg. 1).
+
+    D (critic): ``mean(f) - mean(r)``; G: ``-mean(f)``; regularizer:
+    ``gp_lambda * gradient_penalty(D, real, fake)``. The paper trains D ``n_critic = 5``
+    steps per G step and avoids BatchNorm in the critic.
+
+    Args:
+        gp_lambda: penalty weight, >= 0 (paper: 10). Raises ValueError otherwise.
+    Inputs: raw critic outputs (N,) or (N, ...). Returns: scalar tensors.
+    """
+
+    name = "wgan_gp"
+
+    def __init__(self, gp_lambda: float = 10.0) -> None:
+        if not gp_lambda >= 0:  # also rejects NaN
+            raise ValueError(f"gp_lambda must be >= 0, got {gp_lambda}")
+        self.gp_lambda = float(gp_lambda)
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+    def regularizer(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
+        return self.gp_lambda * gradient_penalty(discriminator, real, fake)
+
+    def __repr__(self) -> str:
+        return f"WGANGPLoss(gp_lambda={self.gp_lambda})"

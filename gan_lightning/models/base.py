@@ -1,0 +1,295 @@
+"""The adversarial training loop shared by every model: n_critic D steps, then one G step.
+
+Subclasses supply the model-specific losses (`discriminator_loss`, `generator_loss`) and, for
+conditional models, the extra generator inputs (`sample_condition`). Everything else lives
+here once: manual optimization, the generator-step counter, EMA, the fixed latent batch,
+scheduler stepping, and RNG state in checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.losses import AdversarialLoss
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+CHECKPOINT_KEY = "gan_lightning"
+
+
+class AdversarialModule(pl.LightningModule):
+    """Base LightningModule for GANs trained by alternating D and G steps (manual optimization).
+
+    Each training batch runs `n_critic` discriminator steps, then one generator step
+    (Goodfellow et al. 2014, Algorithm 1, where n_critic is k; Gulrajani et al. 2017, Algorithm 1).
+    The loader delivers `n_critic * batch_size` real images per batch (`data.batches_per_step`),
+    and each D step gets its own disjoint minibatch, as in both algorithms.
+
+    Args:
+        generator: maps z of shape (N, latent_dim) to images (N, C, H, W) in [-1, 1]. Must expose
+            `latent_dim`.
+        discriminator: maps images (N, C, H, W) to logits.
+        loss: the adversarial objective (see `gan_lightning.losses`).
+        optimizer_g, optimizer_d: factories called with the parameters, e.g.
+            `functools.partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))`.
+        scheduler_g, scheduler_d: optional factories called with the optimizer.
+        scheduler_interval: "g_step" steps schedulers after every generator step, "epoch" after
+            every epoch.
+        n_critic: discriminator steps per generator step (>= 1).
+        gradient_clip_val: clip each network's gradient norm to this value (None: no clipping).
+        ema_decay: decay of an exponential moving average of G's weights (None: no EMA). When
+            enabled, the EMA generator is used for sample grids, metrics and sampling.
+        ema_start: generator step from which the EMA averages; before it the EMA copies G.
+        num_fixed_samples: size of the fixed latent batch used for sample grids.
+        fixed_seed: seed of the fixed latent batch (independent of the training seed).
+
+    Raises:
+        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), or the generator has no
+            `latent_dim`.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        scheduler_g: SchedulerFactory | None = None,
+        scheduler_d: SchedulerFactory | None = None,
+        scheduler_interval: str = "g_step",
+        n_critic: int = 1,
+        gradient_clip_val: float | None = None,
+        ema_decay: float | None = None,
+        ema_start: int = 0,
+        num_fixed_samples: int = 64,
+        fixed_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(n_critic, int) or n_critic < 1:
+            raise ValueError(f"model.n_critic must be an integer >= 1, got {n_critic!r}.")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"model.ema_decay must be in [0, 1) or null, got {ema_decay!r}.")
+        if scheduler_interval not in ("g_step", "epoch"):
+            raise ValueError(
+                f"model.scheduler_interval must be 'g_step' or 'epoch', got {scheduler_interval!r}."
+            )
+        if not hasattr(generator, "latent_dim"):
+            raise ValueError(f"{type(generator).__name__} has no `latent_dim` attribute.")
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss = loss
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
+        self.scheduler_interval = scheduler_interval
+        self.n_critic = n_critic
+        self.gradient_clip_val = gradient_clip_val
+        self.ema_decay = ema_decay
+        self.ema_start = ema_start
+        self.latent_dim = int(generator.latent_dim)
+
+        self.generator_ema: nn.Module | None = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+
+        # Generator steps done. Lightning's global_step counts every optimizer step
+        # (n_critic + 1 per batch), so schedules and cadences key on this instead.
+        self.g_step = 0
+        # The resolved run config, stored in checkpoints so `load_module` can rebuild the model.
+        self.run_config: dict | None = None
+        self.last_losses: dict[str, Tensor] = {}
+        self._pending_rng: dict | None = None
+
+        fixed = torch.Generator().manual_seed(fixed_seed)
+        self.register_buffer("fixed_z", torch.randn(num_fixed_samples, self.latent_dim, generator=fixed))
+        cond = self.sample_condition(num_fixed_samples, generator=fixed)
+        self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
+
+    # ----------------------------------------------------------------- model-specific hooks
+    def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Extra generator input for n samples (class labels for conditional models); None here."""
+        return None
+
+    def generate_with(self, net: nn.Module, z: Tensor, condition: Tensor | None) -> Tensor:
+        """Run generator `net` (G or its EMA) on z (N, latent_dim); conditional models override."""
+        return net(z)
+
+    def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """Generate images (N, C, H, W) in [-1, 1] from z of shape (N, latent_dim) with G."""
+        return self.generate_with(self.generator, z, condition)
+
+    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of one D step on a real minibatch; returns (loss, detached values to log)."""
+        raise NotImplementedError
+
+    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of one G step; `real` is the batch's last D minibatch (for size and labels)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- sampling
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network used for samples and metrics: the EMA generator when enabled."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I) of shape (n, latent_dim) on the module's device."""
+        return torch.randn(n, self.latent_dim, device=self.device, generator=generator)
+
+    @torch.no_grad()
+    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples (n, C, H, W) in [-1, 1] from the sampling generator in eval mode.
+
+        With a `torch.Generator` the draw is reproducible and leaves the global RNG untouched.
+        """
+        z = self.sample_latent(n, generator)
+        return self.generate_from(z, self.sample_condition(n, generator))
+
+    @torch.no_grad()
+    def generate_fixed(self) -> Tensor:
+        """Images (num_fixed_samples, C, H, W) in [-1, 1] from the fixed latent batch."""
+        cond = self.fixed_condition if self.fixed_condition.numel() else None
+        return self.generate_from(self.fixed_z, cond)
+
+    @torch.no_grad()
+    def generate_from(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """Images (N, C, H, W) in [-1, 1] for given z (N, latent_dim), sampling generator, eval mode."""
+        net = self.sampling_generator
+        was_training = net.training
+        net.eval()  # BatchNorm uses running statistics and is not updated by sampling
+        try:
+            return self.generate_with(net, z, condition)
+        finally:
+            net.train(was_training)
+
+    # ----------------------------------------------------------------- optimization
+    def configure_optimizers(self):
+        opt_g = self.optimizer_g(self.generator.parameters())
+        opt_d = self.optimizer_d(self.discriminator.parameters())
+        schedulers = [
+            factory(opt)
+            for factory, opt in ((self.scheduler_g, opt_g), (self.scheduler_d, opt_d))
+            if factory is not None
+        ]
+        return [opt_g, opt_d], schedulers
+
+    def _step(self, optimizer, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.gradient_clip_val:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        if images.shape[0] % self.n_critic:
+            raise ValueError(
+                f"Batch of {images.shape[0]} images cannot be split into n_critic={self.n_critic} "
+                "D minibatches; set data.batches_per_step to model.n_critic and data.drop_last=true."
+            )
+        opt_g, opt_d = self.optimizers()
+        d_logs: dict[str, Tensor] = {}
+        for real, y in zip(images.chunk(self.n_critic), labels.chunk(self.n_critic)):
+            with self.toggled_optimizer(opt_d):
+                d_loss, d_logs = self.discriminator_loss(real, y)
+                self._step(opt_d, d_loss)
+        with self.toggled_optimizer(opt_g):
+            g_loss, g_logs = self.generator_loss(real, y)
+            self._step(opt_g, g_loss)
+
+        self.g_step += 1
+        self._update_ema()
+        if self.scheduler_interval == "g_step":
+            self._step_schedulers()
+
+        self.last_losses = {"loss/d": d_loss.detach(), "loss/g": g_loss.detach()}
+        logs = {**self.last_losses, **d_logs, **g_logs}
+        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=real.shape[0])
+        self.log("trainer/g_step", float(self.g_step), on_step=True, on_epoch=False, batch_size=real.shape[0])
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
+
+    def _step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        decay = self.ema_decay if self.g_step > self.ema_start else 0.0
+        ema_params = list(self.generator_ema.parameters())
+        torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)
+        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(buffer)  # BatchNorm statistics follow G
+
+    # ----------------------------------------------------------------- checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "g_step": self.g_step,
+            "rng": _capture_rng_state(),
+            "config": self.run_config,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(CHECKPOINT_KEY)
+        if state is None:
+            raise KeyError(
+                f"Checkpoint has no '{CHECKPOINT_KEY}' entry: it was not written by gan_lightning."
+            )
+        self.g_step = int(state["g_step"])
+        self.run_config = state.get("config")
+        # Applied in on_train_start: later than Lightning's own restore steps, right before the
+        # first training batch, so the resumed run draws the same random numbers.
+        self._pending_rng = state.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:
+            _restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+
+def _capture_rng_state() -> dict[str, Any]:
+    """torch / CUDA / numpy / python RNG states as tensors and plain types (weights_only-safe)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(
+        ("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+         np_state["has_gauss"], np_state["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

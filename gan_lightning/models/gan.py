@@ -1,0 +1,42 @@
+"""Unconditional GAN (Goodfellow et al. 2014); with DCGAN networks it is DCGAN (Radford et al. 2015).
+
+The architecture is chosen by the `generator` / `discriminator` configs (conf/model/gan.yaml uses
+MLPs, conf/model/dcgan.yaml the DCGAN convnets); the objective by the `loss` group.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gan_lightning.models.base import AdversarialModule
+
+
+class GAN(AdversarialModule):
+    """Unconditional GAN: z ~ N(0, I) -> G(z); D scores real vs generated images.
+
+    Logged per step, besides `loss/d` and `loss/g`: `d/real_score` and `d/fake_score`, the mean
+    of `loss.score(D(x))` and `loss.score(D(G(z)))` (probabilities for the BCE losses, about 0.5
+    each at equilibrium; raw critic values for lsgan / hinge / wgan_gp), and `loss/gp` when the
+    loss has a regularizer (WGAN-GP's gradient penalty).
+    """
+
+    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            fake = self.generator(self.sample_latent(real.shape[0]))
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        loss = self.loss.discriminator_loss(real_logits, fake_logits)
+        logs = {
+            "d/real_score": self.loss.score(real_logits.detach()).mean(),
+            "d/fake_score": self.loss.score(fake_logits.detach()).mean(),
+        }
+        penalty = self.loss.regularizer(self.discriminator, real, fake)
+        if penalty is not None:
+            loss = loss + penalty
+            logs["loss/gp"] = penalty.detach()
+        return loss, logs
+
+    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        fake = self.generator(self.sample_latent(real.shape[0]))
+        return self.loss.generator_loss(self.discriminator(fake)), {}

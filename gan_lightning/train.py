@@ -1,0 +1,67 @@
+"""`python -m gan_lightning.train [group=option ...] [key=value ...]`: train a GAN from Hydra configs.
+
+Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`; print the resolved config with `--cfg job`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gan_lightning import CONFIG_DIR
+from gan_lightning.checkpoint import resolve_ckpt_path
+from gan_lightning.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every `_target_` entry of a dict-of-objects group (callbacks, logger)."""
+    if not group:
+        return []
+    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Build data, model, callbacks, loggers and trainer from `cfg`; fit; return final metrics.
+
+    Raises:
+        FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
+    """
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
+    pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()  # fail on missing data before anything else is built
+    model = build_model(cfg)
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)
+
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer_kwargs = {}
+    if cfg.get("max_g_steps"):
+        trainer_kwargs["max_steps"] = int(cfg.max_g_steps) * (model.n_critic + 1)
+        trainer_kwargs["max_epochs"] = -1
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
+    )
+    for logger in loggers:
+        logger.log_hyperparams(model.run_config)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    log.info("Finished at generator step %d. Outputs: %s", model.g_step, cfg.paths.output_dir)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -109,15 +109,23 @@ class GANDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
-        sampler = ResumableRandomSampler(len(self.train_set), seed=self.seed)
-        # Set the epoch now: with workers, iter() prefetches indices before Lightning calls set_epoch.
-        sampler.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+        n, bs = len(self.train_set), self.loader_batch_size
+        sampler = ResumableRandomSampler(n, seed=self.seed)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        skip = 0
         if self._resume_state:
-            sampler.resume_from(self._resume_state["epoch"], self._resume_state["samples_done"])
+            epoch, skip = self._resume_state["epoch"], self._resume_state["samples_done"]
             self._resume_state = None
+            if skip >= (n // bs * bs if self.drop_last else n):  # saved at the epoch's end: next one is fresh
+                epoch, skip = epoch + 1, 0
+        # Set the epoch now, not only in Lightning's set_epoch: with workers, the iter() that Lightning
+        # calls before set_epoch already prefetches indices.
+        sampler.set_epoch(epoch)
+        if skip:
+            sampler.resume_from(epoch, skip)
         return DataLoader(
             self.train_set,
-            batch_size=self.loader_batch_size,
+            batch_size=bs,
             sampler=sampler,
             drop_last=self.drop_last,
             num_workers=self.num_workers,

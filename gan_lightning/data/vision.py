@@ -10,7 +10,7 @@ from typing import Any
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 
-from gan_lightning.data.base import DataNotFoundError, GANDataModule, is_writable
+from gan_lightning.data.base import DataNotFoundError, GANDataModule, _check, is_writable
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,12 @@ _IDX_FILES = (
 _CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 
 
+def _idx_layout(folder: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """(archives, extracted files, expected-files text) of an MNIST-style dataset."""
+    archives = tuple(f"{folder}/raw/{f}" for f in _IDX_FILES)
+    return archives, tuple(p.removesuffix(".gz") for p in archives), ", ".join(archives)
+
+
 class TorchvisionDataModule(GANDataModule):
     """Shared implementation, parameterised by the class attributes below.
 
@@ -29,8 +35,11 @@ class TorchvisionDataModule(GANDataModule):
     so if that folder is read-only the archives are first copied to ``<cache_dir>/data``.
 
     Batches: images float32 ``(N, C, image_size, image_size)`` in ``[-1, 1]``, labels int64 ``(N,)``.
+    ``image_size`` equal to the native size (28 MNIST, 32 CIFAR-10) keeps the images as they are;
+    any other size resizes them (antialiased).
 
     Raises:
+        ValueError: ``channels`` given and different from the dataset's (plus the base-class checks).
         DataNotFoundError: data missing and not downloadable, or data_dir read-only with no cache_dir.
     """
 
@@ -40,8 +49,11 @@ class TorchvisionDataModule(GANDataModule):
     extracted: tuple[str, ...]  # relative to the root; with these present nothing has to be written
     expected: str  # the files expected, for error messages
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, channels: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Accepted so configs can state it (model configs interpolate ${data.channels}); it must match.
+        _check("channels", channels, channels in (None, self.channels),
+               f"{self.name} images have {self.channels} channel(s); set data.channels={self.channels}")
         resize = [] if self.image_size == self.native_size else [transforms.Resize((self.image_size,) * 2, antialias=True)]
         norm = (0.5,) * self.channels
         self.transform = transforms.Compose([*resize, transforms.ToTensor(), transforms.Normalize(norm, norm)])
@@ -59,10 +71,12 @@ class TorchvisionDataModule(GANDataModule):
         try:
             return self.dataset_cls(str(root), train=train, download=True, transform=self.transform)
         except Exception as e:  # offline (URLError / RuntimeError), corrupt archive, permissions...
-            where = f"{Path(self.data_dir).resolve()}" + ("" if root == Path(self.data_dir).resolve() else f" (working copy {root})")
+            where = Path(self.data_dir).expanduser().resolve()
+            copy = "" if root == where else f" (working copy: {root})"
+            cause = (str(e).strip().splitlines() or [""])[0][:200]  # details stay in the chained traceback
             raise DataNotFoundError(
-                f"{self.dataset_cls.__name__} not found in {where} and it could not be downloaded "
-                f"({type(e).__name__}: {e}). Expected there: {self.expected}. Fix: put these files there, "
+                f"{self.dataset_cls.__name__} not found in {where}{copy} and it could not be downloaded "
+                f"({type(e).__name__}: {cause}). Expected there: {self.expected}. Fix: put these files there, "
                 "or point to a folder that has them with `paths.data_dir=/abs/path` (or the env var GAN_DATA_DIR)."
             ) from e
 
@@ -73,9 +87,10 @@ class TorchvisionDataModule(GANDataModule):
             return root
         if self.cache_dir is None:
             raise DataNotFoundError(
-                f"{root} is read-only and {self.dataset_cls.__name__} must be unpacked before use, but no cache "
-                f"directory is set. Fix: set `paths.cache_dir=/abs/writable/path` (or the env var GAN_CACHE_DIR); "
-                f"the files {self.expected} will be copied there."
+                f"{root} is read-only, so {self.dataset_cls.__name__} cannot be unpacked or downloaded there, and "
+                f"no cache directory is set. Expected in {root}: {self.expected}. Fix: set "
+                "`paths.cache_dir=/abs/writable/path` (or the env var GAN_CACHE_DIR) and the files are copied there, "
+                "or `paths.data_dir=...` (or GAN_DATA_DIR) to a writable folder holding them."
             )
         cache = Path(self.cache_dir).expanduser().resolve() / "data"
         todo = [p for p in self.archives if (root / p).is_file()]
@@ -89,34 +104,24 @@ class TorchvisionDataModule(GANDataModule):
         return cache
 
 
-class _MNISTLike(TorchvisionDataModule):
-    native_size, channels, num_classes = 28, 1, 10
+class MNISTDataModule(TorchvisionDataModule):
+    """MNIST digits: 60k train / 10k test, 1 channel, 28x28, 10 classes; see :class:`TorchvisionDataModule`."""
 
-    def __init_subclass__(cls, **kw: Any) -> None:
-        super().__init_subclass__(**kw)
-        folder = cls.dataset_cls.__name__
-        cls.archives = tuple(f"{folder}/raw/{f}" for f in _IDX_FILES)
-        cls.extracted = tuple(p.removesuffix(".gz") for p in cls.archives)
-        cls.expected = ", ".join(cls.archives)
+    dataset_cls, name, native_size, channels, num_classes = datasets.MNIST, "mnist", 28, 1, 10
+    archives, extracted, expected = _idx_layout("MNIST")
 
 
-class MNISTDataModule(_MNISTLike):
-    """MNIST digits: 60k train / 10k test, 1 channel, 10 classes; see :class:`TorchvisionDataModule`."""
+class FashionMNISTDataModule(TorchvisionDataModule):
+    """Fashion-MNIST: 60k train / 10k test, 1 channel, 28x28, 10 classes; see :class:`TorchvisionDataModule`."""
 
-    dataset_cls, name = datasets.MNIST, "mnist"
-
-
-class FashionMNISTDataModule(_MNISTLike):
-    """Fashion-MNIST: 60k train / 10k test, 1 channel, 10 classes; see :class:`TorchvisionDataModule`."""
-
-    dataset_cls, name = datasets.FashionMNIST, "fashion_mnist"
+    dataset_cls, name, native_size, channels, num_classes = datasets.FashionMNIST, "fashion_mnist", 28, 1, 10
+    archives, extracted, expected = _idx_layout("FashionMNIST")
 
 
 class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10: 50k train / 10k test, 3 channels, 32x32, 10 classes; see :class:`TorchvisionDataModule`."""
 
-    dataset_cls, name = datasets.CIFAR10, "cifar10"
-    native_size, channels, num_classes = 32, 3, 10
+    dataset_cls, name, native_size, channels, num_classes = datasets.CIFAR10, "cifar10", 32, 3, 10
     archives = ("cifar-10-python.tar.gz",)
     extracted = tuple(f"cifar-10-batches-py/{f}" for f in _CIFAR_BATCHES)
     expected = "cifar-10-python.tar.gz or cifar-10-batches-py/"

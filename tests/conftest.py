@@ -1,0 +1,52 @@
+"""Shared fixtures: real MNIST / Fashion-MNIST in a writable folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# <repo>/../shared/data (the repo is /work/main, shared data /work/shared/data), then the absolute path.
+_SHARED_CANDIDATES = (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data"))
+DATASETS = ("MNIST", "FashionMNIST")
+
+
+def find_shared_data() -> Path | None:
+    """The read-only shared data folder holding MNIST and Fashion-MNIST ``raw/*.gz``, or None."""
+    for cand in _SHARED_CANDIDATES:
+        if all(list((cand / name / "raw").glob("*.gz")) for name in DATASETS):
+            return cand
+    return None
+
+
+def _no_data(msg: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)  # CI must not silently skip the real-data tests
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The read-only shared data folder itself (never write into it)."""
+    found = find_shared_data()
+    if found is None:
+        _no_data(f"no shared MNIST data in any of {[str(c) for c in _SHARED_CANDIDATES]}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable torchvision root with MNIST/raw and FashionMNIST/raw: $GAN_DATA_DIR, or a copy of the shared data."""
+    if os.environ.get("GAN_DATA_DIR"):
+        return Path(os.environ["GAN_DATA_DIR"])
+    src = find_shared_data()
+    if src is None:
+        _no_data(f"set GAN_DATA_DIR; no shared MNIST data in any of {[str(c) for c in _SHARED_CANDIDATES]}")
+    dst = tmp_path_factory.mktemp("data")
+    for name in DATASETS:
+        (dst / name / "raw").mkdir(parents=True)
+        for gz in (src / name / "raw").glob("*.gz"):
+            shutil.copyfile(gz, dst / name / "raw" / gz.name)  # copyfile: the copy must stay writable
+    return dst

@@ -1,0 +1,146 @@
+"""The shared adversarial loop: step counting, n_critic, EMA, fixed batch, RNG state."""
+
+from __future__ import annotations
+
+import functools
+import random
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lightning.losses import NonSaturatingLoss
+from gan_lightning.models import GAN
+from gan_lightning.models.base import _capture_rng_state, _restore_rng_state
+
+
+class TinyG(nn.Module):
+    latent_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3 * 4 * 4), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z.flatten(1)).view(-1, 3, 4, 4)
+
+
+class TinyD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(48, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+def make_model(**kwargs) -> GAN:
+    adam = functools.partial(torch.optim.Adam, lr=1e-3, betas=(0.5, 0.999))
+    return GAN(TinyG(), TinyD(), NonSaturatingLoss(), adam, adam, **kwargs)
+
+
+def fit(model: GAN, num_batches: int, batch_size: int) -> pl.Trainer:
+    data = TensorDataset(torch.rand(num_batches * batch_size, 3, 4, 4) * 2 - 1, torch.zeros(num_batches * batch_size, dtype=torch.long))
+    trainer = pl.Trainer(
+        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(model, DataLoader(data, batch_size=batch_size))
+    return trainer
+
+
+class CountingD(TinyD):
+    def __init__(self):
+        super().__init__()
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and self.training:
+            self.batch_sizes.append(x.shape[0])
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_n_critic_steps_per_generator_step(n_critic):
+    model = make_model(n_critic=n_critic)
+    model.discriminator = CountingD()
+    trainer = fit(model, num_batches=4, batch_size=2 * n_critic)
+    assert model.g_step == 4
+    # Lightning counts every optimizer step: n_critic D steps + 1 G step per batch.
+    assert trainer.global_step == 4 * (n_critic + 1)
+    # Each D step sees its own minibatch of 2 real + 2 fake images (two D calls per step),
+    # then the G step one call of 2 fakes.
+    per_batch = [2] * (2 * n_critic) + [2]
+    assert model.discriminator.batch_sizes == per_batch * 4
+
+
+def test_batch_not_divisible_by_n_critic_is_refused():
+    model = make_model(n_critic=3)
+    with pytest.raises(ValueError, match="n_critic=3"):
+        fit(model, num_batches=1, batch_size=4)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_invalid_n_critic(bad):
+    with pytest.raises(ValueError, match="n_critic"):
+        make_model(n_critic=bad)
+
+
+def test_ema_tracks_generator_and_is_used_for_sampling():
+    model = make_model(ema_decay=0.5)
+    before = [p.clone() for p in model.generator_ema.parameters()]
+    fit(model, num_batches=3, batch_size=2)
+    assert model.sampling_generator is model.generator_ema
+    assert all(not p.requires_grad for p in model.generator_ema.parameters())
+    ema, live = list(model.generator_ema.parameters()), list(model.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(ema, before))  # it moved
+    assert any(not torch.equal(a, b) for a, b in zip(ema, live))  # but lags G
+    # Closed form of one update: ema <- decay * ema + (1 - decay) * g.
+    model.g_step = 10
+    old = [p.clone() for p in ema]
+    model._update_ema()
+    for new, prev, g in zip(ema, old, live):
+        torch.testing.assert_close(new, 0.5 * prev + 0.5 * g)
+
+
+def test_fixed_batch_is_a_buffer_and_generation_is_side_effect_free():
+    model = make_model(num_fixed_samples=6, fixed_seed=3)
+    assert model.fixed_z.shape == (6, 4)
+    assert "fixed_z" in model.state_dict()
+    torch.testing.assert_close(model.fixed_z, make_model(num_fixed_samples=6, fixed_seed=3).fixed_z)
+    model.train()
+    bn = model.generator.net[1]
+    stats = bn.running_mean.clone()
+    rng = torch.get_rng_state()
+    a = model.generate_fixed()
+    b = model.generate(5, generator=torch.Generator().manual_seed(0))
+    assert a.shape == (6, 3, 4, 4) and b.shape == (5, 3, 4, 4)
+    assert model.generator.training  # train mode restored
+    assert torch.equal(bn.running_mean, stats)  # eval mode: BatchNorm statistics untouched
+    assert torch.equal(torch.get_rng_state(), rng)  # global RNG untouched
+    torch.testing.assert_close(a, model.generate_fixed())
+
+
+def test_rng_state_round_trip():
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    state = _capture_rng_state()
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    _restore_rng_state(state)
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], again[0])
+    assert np.array_equal(first[1], again[1]) and first[2] == again[2]
+
+
+def test_checkpoint_state_holds_g_step_and_rng():
+    model = make_model()
+    model.g_step = 7
+    checkpoint: dict = {}
+    model.on_save_checkpoint(checkpoint)
+    restored = make_model()
+    restored.on_load_checkpoint(checkpoint)
+    assert restored.g_step == 7
+    with pytest.raises(KeyError, match="gan_lightning"):
+        restored.on_load_checkpoint({})

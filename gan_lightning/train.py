@@ -10,6 +10,7 @@ import logging
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning import CONFIG_DIR
@@ -40,8 +41,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = build_model(cfg)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
-    callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not loggers:  # LearningRateMonitor refuses to run without a logger (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer_kwargs = {}
     if cfg.get("max_g_steps"):
         trainer_kwargs["max_steps"] = int(cfg.max_g_steps) * (model.n_critic + 1)

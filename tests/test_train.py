@@ -52,7 +52,7 @@ def test_experiment_runs_fast_dev_run(experiment, data_dir, classifier_dir, tmp_
 def test_every_loss_trains(loss, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config(
-        "train", [f"loss={loss}", "max_g_steps=2", "~callbacks.domain_metrics", *tiny_overrides("dcgan")], tmp_path
+        "train", [f"loss={loss}", "max_g_steps=2", "trainer.log_every_n_steps=1", "~callbacks.domain_metrics", *tiny_overrides("dcgan")], tmp_path
     )
     metrics = train(cfg)
     assert metrics["trainer/g_step"] == 2
@@ -133,3 +133,27 @@ def test_cfg_job_prints_resolved_config():
     assert result.returncode == 0, result.stderr
     assert "gan_lightning.nets.mlp.MLPGenerator" in result.stdout
     assert "n_critic: 1" in result.stdout
+
+
+@pytest.mark.parametrize("logger", ["tensorboard", "wandb"])
+def test_logger_receives_scalars_and_sample_grids(logger, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    cfg = compose_config(
+        "train",
+        [f"logger={logger}", "max_g_steps=2", "trainer.log_every_n_steps=1", "callbacks.sample_grid.every_n_g_steps=1",
+         "~callbacks.domain_metrics", *[o for o in tiny_overrides("dcgan") if o != "logger=none"]],
+        tmp_path,
+    )
+    train(cfg)
+    if logger == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+        assert "loss/d" in events.Tags()["scalars"] and "samples" in events.Tags()["images"]
+    else:
+        runs = list((tmp_path / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+        media = list(runs[0].rglob("*.png"))
+        assert media, "sample grids were not logged to W&B"

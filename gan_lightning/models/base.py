@@ -213,9 +213,15 @@ class AdversarialModule(pl.LightningModule):
             self._step_schedulers()
 
         self.last_losses = {"loss/d": d_loss.detach(), "loss/g": g_loss.detach()}
-        logs = {**self.last_losses, **d_logs, **g_logs}
-        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False, batch_size=real.shape[0])
-        self.log("trainer/g_step", float(self.g_step), on_step=True, on_epoch=False, batch_size=real.shape[0])
+        if self._logging_step():
+            logs = {**self.last_losses, **d_logs, **g_logs, "trainer/g_step": float(self.g_step)}
+            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=real.shape[0])
+
+    def _logging_step(self) -> bool:
+        # Loggers write every `log_every_n_steps` batches (= generator steps); calling self.log on
+        # the other steps only costs time, a noticeable share of a small GPU step.
+        trainer = self.trainer
+        return bool(trainer.fast_dev_run) or self.g_step % max(trainer.log_every_n_steps, 1) == 0
 
     def on_train_epoch_end(self) -> None:
         if self.scheduler_interval == "epoch":

@@ -6,6 +6,7 @@ Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`; print the resolved conf
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
@@ -17,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_lightning import CONFIG_DIR
 from gan_lightning.checkpoint import resolve_ckpt_path
 from gan_lightning.models import build_model
+from gan_lightning.train_classifier import train_classifier
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,29 @@ def instantiate_group(group: DictConfig | None) -> list:
     return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
 
 
+def ensure_domain_classifier(cfg: DictConfig, dataset: str) -> None:
+    """Train the domain classifier the `domain_metrics` callback reads, if it does not exist yet.
+
+    Uses conf/train_classifier.yaml with this run's data and paths, so it is the same file as
+    `python -m gan_lightning.train_classifier data=<dataset> data.image_size=<size>` writes.
+    """
+    entry = (cfg.get("callbacks") or {}).get("domain_metrics")
+    if not entry or Path(entry.classifier_path).is_file():
+        return
+    log.warning("No domain classifier at %s: training it first (about a minute per epoch on CPU).",
+                entry.classifier_path)
+    clf_cfg = OmegaConf.load(CONFIG_DIR / "train_classifier.yaml")
+    del clf_cfg["defaults"]
+    clf_cfg = OmegaConf.merge(clf_cfg, {
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "paths": OmegaConf.to_container(cfg.paths, resolve=True),
+        "dataset": dataset,
+        "output": entry.classifier_path,
+    })
+    clf_cfg.data.batches_per_step = 1
+    train_classifier(clf_cfg)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build data, model, callbacks, loggers and trainer from `cfg`; fit; return final metrics.
 
@@ -35,10 +60,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
-    pl.seed_everything(cfg.seed, workers=True)
-
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # fail on missing data before anything else is built
+    if cfg.get("train_missing_classifier"):
+        ensure_domain_classifier(cfg, datamodule.name)
+    pl.seed_everything(cfg.seed, workers=True)
     model = build_model(cfg)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 

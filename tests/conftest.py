@@ -50,3 +50,23 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for gz in (src / name / "raw").glob("*.gz"):
             shutil.copyfile(gz, dst / name / "raw" / gz.name)  # copyfile: the copy must stay writable
     return dst
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained domain classifiers under the names the domain_metrics callback looks for.
+
+    Enough for mechanics (fast_dev_run); quality tests train a real one.
+    """
+    import torch
+
+    from gan_lightning.metrics.domain import save_classifier
+    from gan_lightning.nets.classifier import DomainClassifier
+
+    out = tmp_path_factory.mktemp("classifiers")
+    torch.manual_seed(0)
+    for dataset in ("mnist", "fashion_mnist"):
+        for size in (28, 32):
+            model = DomainClassifier(channels=1, num_classes=10, image_size=size, width=8, feature_dim=16)
+            save_classifier(model, out / f"{dataset}_{size}.pt", {"dataset": dataset, "image_size": size})
+    return out

@@ -178,6 +178,9 @@ def test_base_class_is_abstract():
 @pytest.mark.parametrize("name", ["minimax", "non_saturating", "lsgan", "hinge", "wgan_gp"])
 def test_configs_instantiate_registry_class(name):
     cfg = OmegaConf.load(CONFIG_DIR / "loss" / f"{name}.yaml")
+    if name == "wgan_gp":  # a _global_ package: it also sets model.n_critic (Gulrajani 2017, Alg. 1)
+        assert cfg.model.n_critic == 5
+        cfg = cfg.loss
     loss = instantiate(cfg)
     assert type(loss) is LOSSES[name] and loss.name == name
     if name == "wgan_gp":

@@ -73,3 +73,17 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     assert last["gan_lightning"]["g_step"] == 2
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_progress_bar_counts_generator_steps():
+    from types import SimpleNamespace
+
+    from gan_lightning.callbacks import GeneratorStepProgressBar
+
+    bar = GeneratorStepProgressBar()
+    trainer = SimpleNamespace(max_epochs=-1, max_steps=30, global_step=6, num_training_batches=100,
+                              lightning_module=SimpleNamespace(n_critic=2))
+    bar._trainer = trainer
+    assert bar.total_train_batches == 8  # (30 - 6) optimizer steps / 3 per batch
+    trainer.max_epochs, trainer.max_steps = 5, -1
+    assert bar.total_train_batches == 100

@@ -128,12 +128,29 @@ class AdversarialModule(pl.LightningModule):
         """Generate images (N, C, H, W) in [-1, 1] from z of shape (N, latent_dim) with G."""
         return self.generate_with(self.generator, z, condition)
 
-    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of one D step on a real minibatch; returns (loss, detached values to log)."""
+    def split_batch(self, batch: Any) -> list[Any]:
+        """Split a loader batch into `n_critic` disjoint D minibatches; the G step reuses the last.
+
+        The default takes `(images, labels)` with `n_critic * batch_size` rows. Models with other
+        batch structures (a labeled and an unlabeled stream, paired images) override this.
+
+        Raises:
+            ValueError: if the batch cannot be split evenly.
+        """
+        images, labels = batch
+        if images.shape[0] % self.n_critic:
+            raise ValueError(
+                f"Batch of {images.shape[0]} images cannot be split into n_critic={self.n_critic} "
+                "D minibatches; set data.batches_per_step to model.n_critic and data.drop_last=true."
+            )
+        return list(zip(images.chunk(self.n_critic), labels.chunk(self.n_critic)))
+
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of one D step on one minibatch from `split_batch`; returns (loss, values to log)."""
         raise NotImplementedError
 
-    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss of one G step; `real` is the batch's last D minibatch (for size and labels)."""
+    def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss of one G step; `batch` is the last D minibatch (for its size and labels)."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- sampling
@@ -190,21 +207,15 @@ class AdversarialModule(pl.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
         optimizer.step()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        images, labels = batch
-        if images.shape[0] % self.n_critic:
-            raise ValueError(
-                f"Batch of {images.shape[0]} images cannot be split into n_critic={self.n_critic} "
-                "D minibatches; set data.batches_per_step to model.n_critic and data.drop_last=true."
-            )
+    def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        d_logs: dict[str, Tensor] = {}
-        for real, y in zip(images.chunk(self.n_critic), labels.chunk(self.n_critic)):
+        parts = self.split_batch(batch)
+        for part in parts:
             with self.toggled_optimizer(opt_d):
-                d_loss, d_logs = self.discriminator_loss(real, y)
+                d_loss, d_logs = self.discriminator_loss(part)
                 self._step(opt_d, d_loss)
         with self.toggled_optimizer(opt_g):
-            g_loss, g_logs = self.generator_loss(real, y)
+            g_loss, g_logs = self.generator_loss(parts[-1])
             self._step(opt_g, g_loss)
 
         self.g_step += 1
@@ -215,7 +226,7 @@ class AdversarialModule(pl.LightningModule):
         self.last_losses = {"loss/d": d_loss.detach(), "loss/g": g_loss.detach()}
         if self._logging_step():
             logs = {**self.last_losses, **d_logs, **g_logs, "trainer/g_step": float(self.g_step)}
-            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=real.shape[0])
+            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=1)  # step values: no averaging
 
     def _logging_step(self) -> bool:
         # Loggers write every `log_every_n_steps` batches (= generator steps); calling self.log on

@@ -21,7 +21,8 @@ class GAN(AdversarialModule):
     loss has a regularizer (WGAN-GP's gradient penalty).
     """
 
-    def discriminator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        real, _ = batch
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]))
         real_logits = self.discriminator(real)
@@ -37,6 +38,7 @@ class GAN(AdversarialModule):
             logs["loss/gp"] = penalty.detach()
         return loss, logs
 
-    def generator_loss(self, real: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        real, _ = batch
         fake = self.generator(self.sample_latent(real.shape[0]))
         return self.loss.generator_loss(self.discriminator(fake)), {}

@@ -56,8 +56,8 @@ class ExplodingModel(type(make_model())):
 
     explode_at = 3
 
-    def generator_loss(self, real, labels):
-        loss, logs = super().generator_loss(real, labels)
+    def generator_loss(self, batch):
+        loss, logs = super().generator_loss(batch)
         if self.g_step + 1 >= self.explode_at:
             loss = loss * float("nan")
         return loss, logs

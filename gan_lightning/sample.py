@@ -1,6 +1,7 @@
-"""`python -m gan_lightning.sample ckpt_path=... [mode=grid|interpolate] output=grid.png`.
+"""`python -m gan_lightning.sample ckpt_path=... [mode=grid|interpolate|class_grid] output=grid.png`.
 
-Draws samples from a trained checkpoint (the EMA generator when the run had one).
+Draws samples from a trained checkpoint (the EMA generator when the run had one). `class_grid` needs a
+class-conditional model (cGAN): one row per class, `num_per_class` columns.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor
@@ -42,6 +44,32 @@ def interpolate_latents(z0: Tensor, z1: Tensor, steps: int, method: str = "linea
     raise ValueError(f"interpolation must be 'linear' or 'slerp', got {method!r}.")
 
 
+def class_labels(model: AdversarialModule, num_per_class: int) -> Tensor:
+    """Labels (K * num_per_class,) int64 `0, .., 0, 1, .., 1, ..., K-1`: row k of a class grid is class k.
+
+    Raises:
+        ValueError: if the model is not class-conditional (no `num_classes`) or num_per_class < 1.
+    """
+    k = getattr(model, "num_classes", None)
+    if k is None:
+        raise ValueError(f"mode=class_grid needs a class-conditional checkpoint (e.g. a cGAN); "
+                         f"{type(model).__name__} has no num_classes. Use mode=grid.")
+    if num_per_class < 1:
+        raise ValueError(f"num_per_class must be >= 1, got num_per_class={num_per_class}.")
+    return torch.arange(int(k), device=model.device).repeat_interleave(num_per_class)
+
+
+def class_names(model: AdversarialModule) -> list[str]:
+    """Names of the model's classes from its run's dataset (torchvision `classes`), else "0", "1", ..."""
+    k = int(getattr(model, "num_classes", 0))
+    try:
+        target = (model.run_config or {})["data"]["_target_"]
+        names = list(get_class(target).dataset_cls.classes)
+    except Exception:  # another datamodule, or a config without data: plain indices
+        names = []
+    return [str(n) for n in names] if len(names) == k else [str(i) for i in range(k)]
+
+
 @torch.no_grad()
 def sample_images(model: AdversarialModule, cfg: DictConfig) -> tuple[Tensor, int]:
     """Images (N, C, H, W) in [-1, 1] for `cfg.mode`, and the number of images per grid row."""
@@ -55,7 +83,10 @@ def sample_images(model: AdversarialModule, cfg: DictConfig) -> tuple[Tensor, in
         if condition is not None:  # one condition per row, held along the walk
             condition = condition.repeat_interleave(int(cfg.steps), dim=0)
         return model.generate_from(z, condition), int(cfg.steps)
-    raise ValueError(f"mode must be 'grid' or 'interpolate', got {cfg.mode!r}.")
+    if cfg.mode == "class_grid":
+        labels = class_labels(model, int(cfg.num_per_class))
+        return model.generate_from(model.sample_latent(labels.shape[0], rng), labels), int(cfg.num_per_class)
+    raise ValueError(f"mode must be 'grid', 'interpolate' or 'class_grid', got {cfg.mode!r}.")
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -67,6 +98,8 @@ def sample(cfg: DictConfig) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid.permute(1, 2, 0).numpy()).save(output)
     print(f"wrote {output} ({images.shape[0]} images, generator step {model.g_step})")
+    if cfg.mode == "class_grid":
+        print("rows: " + ", ".join(f"{i}={name}" for i, name in enumerate(class_names(model))))
     return output
 
 

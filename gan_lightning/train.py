@@ -74,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer_kwargs = {}
     if cfg.get("max_g_steps"):
-        trainer_kwargs["max_steps"] = int(cfg.max_g_steps) * (model.n_critic + 1)
+        trainer_kwargs["max_steps"] = int(cfg.max_g_steps) * model.optimizer_steps_per_g_step
         trainer_kwargs["max_epochs"] = -1
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs

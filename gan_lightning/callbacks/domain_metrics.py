@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
+from gan_lightning.callbacks.evaluation import PeriodicEvaluation, log_metrics, warn_if_other_dataset
 from gan_lightning.metrics.domain import DomainMetrics, load_domain_classifier, preserve_global_rng
 
 
-class DomainMetricsCallback(pl.Callback):
+class DomainMetricsCallback(PeriodicEvaluation):
     """Log ``metrics/domain_fid`` and ``metrics/domain_is`` at fit start, every ``every_n_g_steps`` generator
     steps and at train end, plus the real-data references ``metrics/domain_fid_real`` (floor: real train vs
     real test) and ``metrics/domain_is_real`` (ceiling) once per fit start.
@@ -35,16 +34,17 @@ class DomainMetricsCallback(pl.Callback):
         FileNotFoundError: at ``setup`` (before training) when ``classifier_path`` does not exist.
     """
 
+    config_key = "domain_metrics"
+
     def __init__(self, classifier_path: str, num_samples: int = 2000, every_n_g_steps: int | None = 500, batch_size: int = 250, seed: int = 1234):
+        super().__init__(every_n_g_steps=every_n_g_steps, at_train_start=True)
         if num_samples < 2:
-            raise ValueError(f"num_samples must be >= 2 for a covariance, got {num_samples}")
-        self.classifier_path, self.num_samples, self.every_n_g_steps = str(classifier_path), num_samples, every_n_g_steps
+            raise ValueError(f"callbacks.domain_metrics.num_samples must be >= 2 for a covariance, got {num_samples}")
+        self.classifier_path, self.num_samples = str(classifier_path), num_samples
         self.batch_size, self.seed = batch_size, seed
-        self.history: list[dict[str, float]] = []
         self.reference: dict[str, float] | None = None
         self._metrics: DomainMetrics | None = None
         self._real_ready = False
-        self._last_g_step: int | None = None
 
     # ---- Lightning hooks -------------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -52,10 +52,7 @@ class DomainMetricsCallback(pl.Callback):
             return
         classifier = load_domain_classifier(self.classifier_path)  # fail before the first step
         self._metrics = DomainMetrics(classifier)
-        trained_on, data_name = classifier.meta.get("dataset"), getattr(trainer.datamodule, "name", None)
-        norm = lambda s: re.sub(r"[^a-z0-9]", "", str(s).lower())  # noqa: E731  ("fashion_mnist" == "FashionMNIST")
-        if trained_on and data_name and norm(trained_on) != norm(data_name):
-            rank_zero_warn(f"Domain classifier {self.classifier_path} was trained on {trained_on!r}, data is {data_name!r}.")
+        warn_if_other_dataset(self.classifier_path, classifier.meta.get("dataset"), trainer.datamodule)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = self._metrics.to(pl_module.device)
@@ -73,62 +70,33 @@ class DomainMetricsCallback(pl.Callback):
                 finally:
                     metrics.reset()
                 self.reference = {"domain_fid_real": values["domain_fid"], "domain_is_real": values["domain_is"]}
-        self._log(trainer, pl_module, self.reference)
-        if self._last_g_step != pl_module.g_step:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        n, g = self.every_n_g_steps, pl_module.g_step
-        last = -1 if self._last_g_step is None else self._last_g_step
-        # Several batches can share one g_step (n_critic > 1): evaluate once, when a multiple of n is crossed.
-        if n and g // n > last // n:
-            self.evaluate(trainer, pl_module)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._last_g_step != pl_module.g_step:
-            self.evaluate(trainer, pl_module)
+        log_metrics(trainer, pl_module, {f"metrics/{k}": v for k, v in self.reference.items()})
+        super().on_train_start(trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.history), "last_g_step": self._last_g_step, "reference": self.reference}
+        return {**super().state_dict(), "reference": self.reference}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = list(state_dict.get("history", []))
-        self._last_g_step = state_dict.get("last_g_step")
+        super().load_state_dict(state_dict)
         self.reference = state_dict.get("reference")
 
     # ---- evaluation ---------------------------------------------------------------------------------------
-    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
-        """Generate ``num_samples`` images, log and return ``{"g_step", "domain_fid", "domain_is"}``."""
-        metrics, device, g_step = self._metrics, pl_module.device, int(pl_module.g_step)
+    def compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """Generate ``num_samples`` images (this rank's share) and return ``{"domain_fid", "domain_is"}``."""
+        metrics, device = self._metrics, pl_module.device
         if metrics is None:
             raise RuntimeError("DomainMetricsCallback.evaluate() called before setup(stage='fit')")
         metrics.to(device)
-        modes = {m: m.training for m in pl_module.modules()}
-        pl_module.eval()  # BatchNorm generators must sample with running statistics and not update them
         try:
-            with torch.no_grad(), preserve_global_rng(device):
-                generator = torch.Generator(device=device).manual_seed(self.seed + trainer.global_rank)
-                todo = len(range(trainer.global_rank, self.num_samples, trainer.world_size))
-                while todo > 0:
-                    n = min(self.batch_size, todo)
-                    metrics.update_fake(pl_module.generate(n, generator=generator))
-                    todo -= n
-                values = metrics.compute()
+            generator = torch.Generator(device=device).manual_seed(self.seed + trainer.global_rank)
+            todo = len(range(trainer.global_rank, self.num_samples, trainer.world_size))
+            while todo > 0:
+                n = min(self.batch_size, todo)
+                metrics.update_fake(pl_module.generate(n, generator=generator))
+                todo -= n
+            return metrics.compute()
         finally:
             metrics.reset()
-            for m, mode in modes.items():
-                m.training = mode  # restore per-module flags exactly (frozen submodules stay in eval)
-        record = {"g_step": g_step, **values}
-        self.history.append(record)
-        self._last_g_step = g_step
-        self._log(trainer, pl_module, values)
-        return record
-
-    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, values: dict[str, float]) -> None:
-        metrics = {f"metrics/{k}": float(v) for k, v in values.items()}
-        for logger in trainer.loggers:  # Lightning loggers are rank-zero-only themselves
-            logger.log_metrics({**metrics, "trainer/g_step": int(pl_module.g_step)}, step=trainer.global_step)
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in metrics.items()})
 
     @staticmethod
     def _dataset(dm: Any, attr: str) -> Any:

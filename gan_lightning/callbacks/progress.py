@@ -16,7 +16,7 @@ class GeneratorStepProgressBar(RichProgressBar):
     def total_train_batches(self) -> int | float:
         trainer = self.trainer
         if trainer.max_epochs == -1 and trainer.max_steps and trainer.max_steps > 0:
-            steps_per_batch = getattr(trainer.lightning_module, "n_critic", 0) + 1
+            steps_per_batch = getattr(trainer.lightning_module, "optimizer_steps_per_g_step", 1)
             return min(trainer.num_training_batches, (trainer.max_steps - trainer.global_step) // steps_per_batch)
         return trainer.num_training_batches
 

@@ -66,7 +66,8 @@ class SampleGridCallback(pl.Callback):
         images = pl_module.generate_fixed()
         if not trainer.is_global_zero:
             return None
-        grid = make_grid(to_uint8(images).cpu(), nrow=self.nrow, padding=2)  # (3, H, W) uint8
+        nrow = getattr(pl_module, "sample_grid_nrow", None) or self.nrow  # translation grids: one row per image kind
+        grid = make_grid(to_uint8(images).cpu(), nrow=nrow, padding=2)  # (3, H, W) uint8
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / f"g_step={pl_module.g_step:07d}.png"
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)

@@ -20,3 +20,16 @@ __all__ = [
     "ResumableRandomSampler",
     "TorchvisionDataModule",
 ]
+
+# Semi-supervised datamodules: {"labeled": (x, y), "unlabeled": x} batches (SGAN, CatGAN, their baselines).
+from gan_lightning.data.semi_supervised import (  # noqa: E402
+    SemiSupervisedDataModule,
+    SemiSupervisedFashionMNISTDataModule,
+    SemiSupervisedMNISTDataModule,
+)
+
+__all__ += [
+    "SemiSupervisedDataModule",
+    "SemiSupervisedFashionMNISTDataModule",
+    "SemiSupervisedMNISTDataModule",
+]

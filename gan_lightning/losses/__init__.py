@@ -24,3 +24,22 @@ __all__ = [
     "gradient_penalty",
     "LOSSES",
 ]
+
+# Semi-supervised (K+1)-class losses (SGAN: Odena 2016; Salimans et al. 2016, sec. 3.1 and 5).
+from gan_lightning.losses.semi_supervised import (  # noqa: E402
+    feature_matching_loss,
+    generator_adversarial_loss,
+    real_logit,
+    real_probability,
+    supervised_loss,
+    unsupervised_loss,
+)
+
+__all__ += [
+    "feature_matching_loss",
+    "generator_adversarial_loss",
+    "real_logit",
+    "real_probability",
+    "supervised_loss",
+    "unsupervised_loss",
+]

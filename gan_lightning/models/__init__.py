@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
+import inspect
+
+import pytorch_lightning as pl
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from gan_lightning.models.base import AdversarialModule
@@ -11,7 +14,10 @@ from gan_lightning.models.gan import GAN
 __all__ = ["AdversarialModule", "GAN", "build_model"]
 
 
-def build_model(cfg: DictConfig | dict) -> AdversarialModule:
-    """Instantiate `cfg.model` with the loss from `cfg.loss` (plain containers, no DictConfig)."""
-    loss = instantiate(cfg["loss"])
-    return instantiate(cfg["model"], loss=loss, _convert_="all")
+def build_model(cfg: DictConfig | dict) -> pl.LightningModule:
+    """Instantiate `cfg.model` (plain containers, no DictConfig), with the loss from `cfg.loss` when the model
+    class takes a `loss` argument (every GAN; not the supervised baseline, which has no adversarial loss)."""
+    kwargs = {}
+    if "loss" in inspect.signature(get_class(cfg["model"]["_target_"])).parameters:
+        kwargs["loss"] = instantiate(cfg["loss"])
+    return instantiate(cfg["model"], **kwargs, _convert_="all")

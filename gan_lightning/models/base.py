@@ -26,7 +26,55 @@ SchedulerFactory = Callable[..., Any]
 CHECKPOINT_KEY = "gan_lightning"
 
 
-class AdversarialModule(pl.LightningModule):
+class RunStateModule(pl.LightningModule):
+    """What every gan_lightning module keeps across a resume: the generator-step counter ``g_step`` (the axis of
+    every cadence and log), the resolved run config (so ``load_module`` can rebuild the model) and the torch /
+    CUDA / numpy / python RNG states, all under the checkpoint key ``"gan_lightning"``.
+
+    Raises:
+        KeyError: when loading a checkpoint without that entry (not written by gan_lightning).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Generator steps done. Lightning's global_step counts every optimizer step
+        # (n_critic + 1 per batch), so schedules and cadences key on this instead.
+        self.g_step = 0
+        self.run_config: dict | None = None
+        self.last_losses: dict[str, Tensor] = {}  # read by the NaN guard
+        self._pending_rng: dict | None = None
+
+    @property
+    def optimizer_steps_per_g_step(self) -> int:
+        """Lightning's ``global_step`` advances once per optimizer step: this many per generator step."""
+        return 1
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "g_step": self.g_step,
+            "rng": _capture_rng_state(),
+            "config": self.run_config,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(CHECKPOINT_KEY)
+        if state is None:
+            raise KeyError(
+                f"Checkpoint has no '{CHECKPOINT_KEY}' entry: it was not written by gan_lightning."
+            )
+        self.g_step = int(state["g_step"])
+        self.run_config = state.get("config")
+        # Applied in on_train_start: later than Lightning's own restore steps, right before the
+        # first training batch, so the resumed run draws the same random numbers.
+        self._pending_rng = state.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._pending_rng is not None:
+            _restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+
+class AdversarialModule(RunStateModule):
     """Base LightningModule for GANs trained by alternating D and G steps (manual optimization).
 
     Each training batch runs `n_critic` discriminator steps, then one generator step
@@ -83,7 +131,7 @@ class AdversarialModule(pl.LightningModule):
             raise ValueError(
                 f"model.scheduler_interval must be 'g_step' or 'epoch', got {scheduler_interval!r}."
             )
-        if not hasattr(generator, "latent_dim"):
+        if self.uses_latent and not hasattr(generator, "latent_dim"):
             raise ValueError(f"{type(generator).__name__} has no `latent_dim` attribute.")
         self.automatic_optimization = False
         self.generator = generator
@@ -96,19 +144,11 @@ class AdversarialModule(pl.LightningModule):
         self.gradient_clip_val = gradient_clip_val
         self.ema_decay = ema_decay
         self.ema_start = ema_start
-        self.latent_dim = int(generator.latent_dim)
+        self.latent_dim = int(generator.latent_dim) if self.uses_latent else 0
 
         self.generator_ema: nn.Module | None = None
         if ema_decay is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
-
-        # Generator steps done. Lightning's global_step counts every optimizer step
-        # (n_critic + 1 per batch), so schedules and cadences key on this instead.
-        self.g_step = 0
-        # The resolved run config, stored in checkpoints so `load_module` can rebuild the model.
-        self.run_config: dict | None = None
-        self.last_losses: dict[str, Tensor] = {}
-        self._pending_rng: dict | None = None
 
         fixed = torch.Generator().manual_seed(fixed_seed)
         self.register_buffer("fixed_z", torch.randn(num_fixed_samples, self.latent_dim, generator=fixed))
@@ -116,6 +156,18 @@ class AdversarialModule(pl.LightningModule):
         self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
 
     # ----------------------------------------------------------------- model-specific hooks
+    # False for image-to-image models, whose generators take an image and no z (their noise is dropout).
+    uses_latent = True
+
+    @property
+    def train_discriminator(self) -> bool:
+        """Whether the D steps run; False for objectives without an adversarial term (e.g. Pix2Pix L1 only)."""
+        return True
+
+    @property
+    def optimizer_steps_per_g_step(self) -> int:
+        return (self.n_critic if self.train_discriminator else 0) + 1
+
     def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
         """Extra generator input for n samples (class labels for conditional models); None here."""
         return None
@@ -210,7 +262,8 @@ class AdversarialModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         parts = self.split_batch(batch)
-        for part in parts:
+        d_loss, d_logs = torch.zeros((), device=self.device), {}
+        for part in parts if self.train_discriminator else ():
             with self.toggled_optimizer(opt_d):
                 d_loss, d_logs = self.discriminator_loss(part)
                 self._step(opt_d, d_loss)
@@ -254,31 +307,6 @@ class AdversarialModule(pl.LightningModule):
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)  # BatchNorm statistics follow G
-
-    # ----------------------------------------------------------------- checkpoint state
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {
-            "g_step": self.g_step,
-            "rng": _capture_rng_state(),
-            "config": self.run_config,
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get(CHECKPOINT_KEY)
-        if state is None:
-            raise KeyError(
-                f"Checkpoint has no '{CHECKPOINT_KEY}' entry: it was not written by gan_lightning."
-            )
-        self.g_step = int(state["g_step"])
-        self.run_config = state.get("config")
-        # Applied in on_train_start: later than Lightning's own restore steps, right before the
-        # first training batch, so the resumed run draws the same random numbers.
-        self._pending_rng = state.get("rng")
-
-    def on_train_start(self) -> None:
-        if self._pending_rng is not None:
-            _restore_rng_state(self._pending_rng)
-            self._pending_rng = None
 
 
 def _capture_rng_state() -> dict[str, Any]:

@@ -82,7 +82,7 @@ def test_progress_bar_counts_generator_steps():
 
     bar = GeneratorStepProgressBar()
     trainer = SimpleNamespace(max_epochs=-1, max_steps=30, global_step=6, num_training_batches=100,
-                              lightning_module=SimpleNamespace(n_critic=2))
+                              lightning_module=SimpleNamespace(optimizer_steps_per_g_step=3))
     bar._trainer = trainer
     assert bar.total_train_batches == 8  # (30 - 6) optimizer steps / 3 per batch
     trainer.max_epochs, trainer.max_steps = 5, -1

@@ -91,17 +91,31 @@ class NonSaturatingLoss(_BCELoss):
 class LSGANLoss(AdversarialLoss):
     """Least-squares GAN (Mao et al. 2017, eq. 2 with a=0, b=1, c=1).
 
-    D: ``0.5 * mean((r - 1)^2) + 0.5 * mean(f^2)``; G: ``0.5 * mean((f - 1)^2)``.
+    D: ``scale * (mean((r - 1)^2) + mean(f^2))``; G: ``scale * mean((f - 1)^2)``.
     Inputs: raw D outputs (N,) or (N, ...), no sigmoid. Returns: scalar tensors.
+
+    Args:
+        scale: 0.5 is the 1/2 of Mao 2017, eq. 2; CycleGAN (Zhu 2017, sec. 4) uses 1 and halves only D's loss.
+
+    Raises:
+        ValueError: ``scale <= 0``.
     """
 
     name = "lsgan"
 
+    def __init__(self, scale: float = 0.5) -> None:
+        if not scale > 0:
+            raise ValueError(f"loss.scale must be > 0, got {scale!r}; 0.5 as in Mao 2017.")
+        self.scale = float(scale)
+
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return 0.5 * (real_logits - 1).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+        return self.scale * ((real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean())
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
-        return 0.5 * (fake_logits - 1).pow(2).mean()
+        return self.scale * (fake_logits - 1).pow(2).mean()
+
+    def __repr__(self) -> str:
+        return f"LSGANLoss(scale={self.scale})"
 
 
 class HingeLoss(AdversarialLoss):

@@ -39,7 +39,10 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
         self._save_last_checkpoint(trainer, candidates)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if self.every_n_g_steps and pl_module.g_step % self.every_n_g_steps == 0:
+        # The final step of a max_steps-bounded run is saved here, not in on_train_end: by then Lightning has
+        # counted the interrupted epoch as completed, and a resume would skip the rest of it.
+        last_step = 0 < trainer.max_steps <= trainer.global_step
+        if (self.every_n_g_steps and pl_module.g_step % self.every_n_g_steps == 0) or last_step:
             self.save_now(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:

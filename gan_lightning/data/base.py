@@ -93,6 +93,7 @@ class GANDataModule(pl.LightningDataModule):
         self.train_set: Dataset | None = None
         self.test_set: Dataset | None = None
         self._resume_state: dict[str, int] | None = None
+        self._train_sampler: ResumableRandomSampler | None = None  # the one Lightning calls set_epoch on
 
     @property
     def loader_batch_size(self) -> int:
@@ -123,6 +124,7 @@ class GANDataModule(pl.LightningDataModule):
         sampler.set_epoch(epoch)
         if skip:
             sampler.resume_from(epoch, skip)
+        self._train_sampler = sampler
         return DataLoader(
             self.train_set,
             batch_size=bs,
@@ -148,12 +150,16 @@ class GANDataModule(pl.LightningDataModule):
         state = getattr(trainer, "state", None)
         if trainer is None or (state is not None and state.fn != TrainerFn.FITTING):
             return {}
-        loop = trainer.fit_loop
         # `processed`, not `completed`: a checkpoint saved in on_train_batch_end (ModelCheckpoint with
         # every_n_train_steps) has processed the current batch but not yet marked it completed; on
         # restore Lightning counts that batch as done, so the sampler must skip it too.
-        done = loop.epoch_loop.batch_progress.current.processed * self.loader_batch_size
-        return {"epoch": int(trainer.current_epoch), "samples_done": int(done)}
+        processed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        # The sampler's epoch, not trainer.current_epoch: a run stopped mid-epoch by max_steps has its epoch
+        # counted as completed by the time on_train_end writes last.ckpt.
+        epoch = self._train_sampler.epoch if self._train_sampler is not None else trainer.current_epoch
+        if processed >= trainer.num_training_batches:  # the epoch is over (limit_train_batches included)
+            epoch, processed = epoch + 1, 0
+        return {"epoch": int(epoch), "samples_done": int(processed * self.loader_batch_size)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Remember the saved position; the next :meth:`train_dataloader` skips what was consumed."""

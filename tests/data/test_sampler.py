@@ -11,6 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import TensorDataset
 
 from gan_lightning.data import GANDataModule, ResumableRandomSampler
+from tests.data.fakes import fake_trainer
 
 
 def test_same_seed_and_epoch_same_order_and_epochs_differ():
@@ -65,16 +66,11 @@ class TinyDataModule(GANDataModule):
         return ds, ds
 
 
-def _fake_trainer(epoch: int, processed: int):
-    current = SimpleNamespace(processed=processed)
-    return SimpleNamespace(current_epoch=epoch, fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(
-        batch_progress=SimpleNamespace(current=current))))
-
 
 def test_state_dict_round_trip_skips_consumed_samples():
     dm = TinyDataModule(batch_size=2, batches_per_step=3, seed=5)
     assert dm.state_dict() == {}  # no trainer
-    dm.trainer = _fake_trainer(epoch=2, processed=3)
+    dm.trainer = fake_trainer(epoch=2, processed=3)
     state = dm.state_dict()
     assert state == {"epoch": 2, "samples_done": 3 * 6}
 

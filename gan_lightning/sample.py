@@ -1,4 +1,5 @@
-"""`python -m gan_lightning.sample ckpt_path=... [mode=grid|interpolate|class_grid] output=grid.png`.
+"""`python -m gan_lightning.sample ckpt_path=... [mode=grid|interpolate|class_grid] output=grid.png`, or for
+image-to-image models `python -m gan_lightning.sample ckpt_path=... input_dir=... output_dir=... [direction=BtoA]`.
 
 Draws samples from a trained checkpoint (the EMA generator when the run had one). `class_grid` needs a
 class-conditional model (cGAN): one row per class, `num_per_class` columns.
@@ -18,7 +19,10 @@ from torchvision.utils import make_grid
 
 from gan_lightning import CONFIG_DIR
 from gan_lightning.checkpoint import load_module
+from gan_lightning.data.image_folder import IMAGE_EXTENSIONS
+from gan_lightning.data.translation import PairTransform, image_files
 from gan_lightning.models.base import AdversarialModule
+from gan_lightning.models.translation import TranslationModule
 from gan_lightning.utils.images import to_uint8
 
 
@@ -89,9 +93,55 @@ def sample_images(model: AdversarialModule, cfg: DictConfig) -> tuple[Tensor, in
     raise ValueError(f"mode must be 'grid', 'interpolate' or 'class_grid', got {cfg.mode!r}.")
 
 
+def translate_folder(model: TranslationModule, input_dir: str, output_dir: str, direction: str = "AtoB",
+                     batch_size: int = 64) -> list[Path]:
+    """Translate every image of ``input_dir`` (png / jpg / bmp / webp) with the model's test-time generator and
+    write ``output_dir/<name>.png`` for each; returns the written paths.
+
+    Inputs are prepared as the run's test split was: converted to the input domain's channels, resized to the
+    run's ``data.image_size`` (nearest-neighbour for label maps), mapped to [-1, 1].
+
+    Raises:
+        FileNotFoundError: ``input_dir`` is missing or holds no images.
+        ValueError: an unknown ``direction`` (Pix2Pix translates AtoB only).
+    """
+    data = (model.run_config or {}).get("data", {})
+    source = Path(input_dir).expanduser().resolve()
+    files = image_files(source) if source.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"input_dir={source} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                                "point input_dir at a folder of input-domain images.")
+    channels = int(data.get("channels_a" if direction == "AtoB" else "channels_b", 3))
+    # a_is_label_map describes the stored A domain; data.direction may have put it under the key "B"
+    label_map = bool(data.get("a_is_label_map")) and (data.get("direction", "AtoB") == "AtoB") == (direction == "AtoB")
+    size = int(data.get("image_size", 256))
+    prepare = PairTransform(size, size, jitter=False, flip=False)
+    out = Path(output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        x = torch.stack([prepare(Image.open(f), "L" if channels == 1 else "RGB", label_map, None) for f in chunk])
+        pixels = to_uint8(model.translate(x.to(model.device), direction)).cpu()
+        for f, img in zip(chunk, pixels):
+            written.append(out / f"{f.stem}.png")
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(written[-1])
+    return written
+
+
 def sample(cfg: DictConfig) -> Path:
-    """Write the PNG grid for `cfg` and return its path."""
+    """Write the PNG grid for `cfg` (or, with `input_dir`, the translated folder) and return its path."""
     model = load_module(cfg.ckpt_path, map_location=cfg.device)
+    if cfg.get("input_dir"):
+        if not isinstance(model, TranslationModule):
+            raise ValueError(f"input_dir is for image-to-image checkpoints (Pix2Pix, CycleGAN); {type(model).__name__} "
+                             "samples from z: drop input_dir and use mode=grid.")
+        if not cfg.get("output_dir"):
+            raise ValueError("input_dir needs output_dir=<folder> for the translated images.")
+        written = translate_folder(model, cfg.input_dir, cfg.output_dir, cfg.direction, int(cfg.batch_size))
+        print(f"wrote {len(written)} translated images ({cfg.direction}) to {written[0].parent} "
+              f"(generator step {model.g_step})")
+        return written[0].parent
     images, nrow = sample_images(model, cfg)
     grid = make_grid(to_uint8(images).cpu(), nrow=nrow, padding=2)
     output = Path(cfg.output).expanduser().resolve()

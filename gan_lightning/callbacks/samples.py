@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchvision.utils import make_grid

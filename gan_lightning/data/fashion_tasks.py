@@ -13,11 +13,12 @@ is the "B" side.
 * ``sneaker2boot`` (unaligned, like horse2zebra): trainA / testA = Sneakers (class 7), trainB / testB = Ankle boots
   (class 9) of the train / test split.
 * ``labels2fashion_unpaired`` (unaligned): the labels2fashion domains with the pairing destroyed, for comparing
-  CycleGAN with pix2pix on one task (as Zhu et al. 2017 do on Cityscapes). Both folders hold the same items, but
-  position ``j`` of ``trainB`` holds the photo of item ``sigma(j) != j`` for a fixed random derangement ``sigma``,
-  so no file has its partner at the same position (in sorted order).
+  CycleGAN with pix2pix on one task (as Zhu et al. 2017 do on Cityscapes). Both train folders hold the same items,
+  but position ``j`` of ``trainB`` holds the photo of item ``sigma(j) != j`` for a fixed random derangement
+  ``sigma``, so no file has its partner at the same position (in sorted order). The test split stays paired, as
+  the paper's evaluation on Cityscapes' labelled val set, so the paired metrics and FCN-score apply to both models.
 
-A task is written once under ``<cache_dir>/translation/<task>_<size>px_train-<n>_test-<n>_v1`` (into a temporary
+A task is written once under ``<cache_dir>/translation/<task>_<size>px_train-<n>_test-<n>_v2`` (into a temporary
 folder renamed at the end, so a folder that exists is complete); ``manifest.json`` there records, for every folder,
 the source split, the source index and the Fashion-MNIST class of each file (file ``j`` = position ``j``).
 ``max_train`` / ``max_test`` keep the first images of each split (per domain for the unaligned tasks).
@@ -53,7 +54,7 @@ TASKS = {
     "labels2fashion_unpaired": "unaligned",
 }
 IMAGE_SIZES = (32, 64)
-FORMAT_VERSION = 1  # bump when the content of a task changes, so old cache folders are not reused
+FORMAT_VERSION = 2  # bump when the content of a task changes, so old cache folders are not reused
 MANIFEST = "manifest.json"
 
 CANNY_THRESHOLDS = (100, 200)  # hysteresis thresholds on the 0..255 photo; clean outlines at 32 and 64 px
@@ -141,7 +142,7 @@ def label_ids(photos: Tensor, classes: Tensor) -> Tensor:
 
 
 def task_dir_name(task: str, image_size: int, max_train: int | None, max_test: int | None) -> str:
-    """The cache folder of one configuration, e.g. ``edges2fashion_32px_train-all_test-all_v1``."""
+    """The cache folder of one configuration, e.g. ``edges2fashion_32px_train-all_test-all_v2``."""
     def count(n: int | None) -> str:
         return "all" if n is None else str(int(n))
     return f"{task}_{image_size}px_train-{count(max_train)}_test-{count(max_test)}_v{FORMAT_VERSION}"
@@ -218,7 +219,8 @@ def _write_task(out: Path, task: str, raw: dict[str, tuple[Tensor, Tensor]], ima
         else:  # labels2fashion_unpaired
             idx = _first(labels, limit)
             photos = upsample(images[idx], image_size)
-            sigma = _derangement(len(idx), UNPAIRED_SEED)
+            # training is unpaired; the test split keeps its pairs for evaluation
+            sigma = _derangement(len(idx), UNPAIRED_SEED) if split == "train" else torch.arange(len(idx))
             _write_folder(out / f"{split}A", LABELS2FASHION_PALETTE[label_ids(photos, labels[idx])].numpy())
             _write_folder(out / f"{split}B", photos[sigma].numpy())
             record(f"{split}A", split, idx, labels)

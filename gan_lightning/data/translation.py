@@ -55,7 +55,8 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The images directly in ``folder`` (not recursive), sorted by name; [] if it is not a directory."""
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -267,8 +268,9 @@ class TranslationDataModule(GANDataModule):
     def train_dataloader(self) -> DataLoader:
         # The base loader carries the sampler's epoch and resume position; only the sampler is swapped for the keyed one.
         base = super().train_dataloader()
+        self._train_sampler = EpochKeyedSampler.from_sampler(base.sampler)
         return DataLoader(
-            base.dataset, batch_size=base.batch_size, sampler=EpochKeyedSampler.from_sampler(base.sampler),
+            base.dataset, batch_size=base.batch_size, sampler=self._train_sampler,
             drop_last=base.drop_last, num_workers=base.num_workers, pin_memory=base.pin_memory,
             persistent_workers=base.persistent_workers, generator=base.generator,
         )
@@ -295,13 +297,13 @@ class AlignedDataModule(TranslationDataModule):
         root = self.dataset_dir
         if not root.is_dir():
             raise self._missing(root, "does not exist")
-        train = _image_files(root / "train")
+        train = image_files(root / "train")
         if not train:
             raise self._missing(root, "has no train/ folder with images (.png, .jpg, ...)")
-        test_split = next((s for s in ("test", "val") if _image_files(root / s)), None)
+        test_split = next((s for s in ("test", "val") if image_files(root / s)), None)
         if test_split is None:
             raise self._missing(root, "has neither a test/ nor a val/ folder with images")
-        test = _image_files(root / test_split)
+        test = image_files(root / test_split)
         for path in (train[0], test[0]):
             with Image.open(path) as img:
                 check_aligned_size(path, *img.size)
@@ -332,7 +334,7 @@ class UnalignedDataModule(TranslationDataModule):
         root = self.dataset_dir
         if not root.is_dir():
             raise self._missing(root, "does not exist")
-        files = {name: _image_files(root / name) for name in ("trainA", "trainB", "testA", "testB")}
+        files = {name: image_files(root / name) for name in ("trainA", "trainB", "testA", "testB")}
         missing = [f"{name}/" for name, found in files.items() if not found]
         if missing:
             raise self._missing(root, f"lacks images in {', '.join(missing)}")

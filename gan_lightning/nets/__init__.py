@@ -2,7 +2,11 @@
 
 from gan_lightning.nets.dcgan import SUPPORTED_IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator
 from gan_lightning.nets.init import normal_init_
+from gan_lightning.nets.image_pool import ImagePool
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_lightning.nets.patchgan import PatchGANDiscriminator, receptive_field_of
+from gan_lightning.nets.resnet import ResnetGenerator
+from gan_lightning.nets.unet import UNetGenerator
 
 __all__ = [
     "MLPGenerator",
@@ -11,4 +15,9 @@ __all__ = [
     "DCGANDiscriminator",
     "SUPPORTED_IMAGE_SIZES",
     "normal_init_",
+    "UNetGenerator",
+    "PatchGANDiscriminator",
+    "receptive_field_of",
+    "ResnetGenerator",
+    "ImagePool",
 ]

@@ -12,7 +12,7 @@ from typing import Iterable
 from torch import Tensor, nn
 
 from gan_lightning.nets.init import normal_init_
-from gan_lightning.nets.unet import check_int, check_norm, conv_bias, make_norm2d
+from gan_lightning.nets.layers import check_int, check_norm, conv_bias, make_norm2d
 
 # receptive field -> number of stride-2 layers (None: the 1x1 PixelGAN).
 RECEPTIVE_FIELDS: dict[int, int | None] = {1: None, 16: 1, 70: 3, 286: 5}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gan_lightning.nets.init import normal_init_
-from gan_lightning.nets.unet import check_dropout, check_int, check_norm, conv_bias, make_norm2d
+from gan_lightning.nets.layers import check_dropout, check_int, check_norm, conv_bias, make_norm2d
 
 
 class ResnetBlock(nn.Module):

@@ -25,6 +25,7 @@ from gan_lightning.data.fashion_tasks import (
     task_dir_name,
     upsample,
 )
+from tests.data.fakes import fake_trainer
 
 MAX_TRAIN, MAX_TEST = 64, 32
 
@@ -152,7 +153,7 @@ def test_sneaker2boot_classes(data_dir, cache_dir, raw):
     assert torch.equal(swapped.test_set[5]["A"], dm.test_set[5]["B"])
 
 
-def test_labels2fashion_unpaired_has_no_aligned_pairs(data_dir, cache_dir, raw):
+def test_labels2fashion_unpaired_has_no_aligned_train_pairs(data_dir, cache_dir, raw):
     dm = _dm(Labels2FashionUnpairedDataModule, data_dir, cache_dir)
     assert (dm.channels_a, dm.channels_b, dm.a_is_label_map) == (3, 1, True)
     folder, manifest = dm.dataset_dir, read_manifest(dm.dataset_dir)
@@ -161,7 +162,10 @@ def test_labels2fashion_unpaired_has_no_aligned_pairs(data_dir, cache_dir, raw):
         a, b = manifest["folders"][f"{split}A"], manifest["folders"][f"{split}B"]
         assert a["source_index"] == list(range(n))
         assert sorted(b["source_index"]) == a["source_index"]  # the same items ...
-        assert all(i != j for i, j in zip(a["source_index"], b["source_index"]))  # ... never at the same position
+        if split == "test":  # ... paired for evaluation
+            assert b["source_index"] == a["source_index"]
+            continue
+        assert all(i != j for i, j in zip(a["source_index"], b["source_index"]))  # ... never at the same position in train
         photos = upsample(images[:n], 32)
         files_a, files_b = _files(folder / f"{split}A"), _files(folder / f"{split}B")
         for j in range(n):
@@ -174,11 +178,6 @@ def test_labels2fashion_unpaired_has_no_aligned_pairs(data_dir, cache_dir, raw):
     assert torch.equal(encode_label_map(decode_label_map(batch["A"])), batch["A"])
 
 
-def _fake_trainer(epoch: int, processed: int):
-    current = SimpleNamespace(processed=processed)
-    return SimpleNamespace(current_epoch=epoch, fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(
-        batch_progress=SimpleNamespace(current=current))))
-
 
 @pytest.mark.parametrize("cls", [Labels2FashionDataModule, Sneaker2BootDataModule])
 def test_resume_mid_epoch_and_workers(data_dir, cache_dir, cls):
@@ -189,7 +188,7 @@ def test_resume_mid_epoch_and_workers(data_dir, cache_dir, cls):
     dm.trainer = SimpleNamespace(current_epoch=2)
     full = batches(dm)
     assert len(full) == 4
-    dm.trainer = _fake_trainer(epoch=2, processed=1)
+    dm.trainer = fake_trainer(epoch=2, processed=1)
     resumed = _dm(cls, data_dir, cache_dir, batches_per_step=2, num_workers=2)
     resumed.trainer = SimpleNamespace(current_epoch=2)
     resumed.load_state_dict(dm.state_dict())
@@ -203,7 +202,7 @@ def test_cache_is_reused_and_keyed_by_config(data_dir, cache_dir):
     stamp = (first / "manifest.json").stat().st_mtime_ns
     assert build_fashion_task("edges2fashion", **kw) == first and (first / "manifest.json").stat().st_mtime_ns == stamp
     other = build_fashion_task("edges2fashion", **(kw | dict(image_size=64, max_train=4, max_test=2)))
-    assert other != first and other.name == "edges2fashion_64px_train-4_test-2_v1"
+    assert other != first and other.name == "edges2fashion_64px_train-4_test-2_v2"
     assert len(_files(other / "train")) == 4 and _pixels(_files(other / "test")[0]).shape == (64, 128)
     assert not [p for p in (cache_dir / "translation").iterdir() if p.name.startswith(".")]  # no temp folders left
 

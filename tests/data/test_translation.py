@@ -19,6 +19,7 @@ from gan_lightning.data.translation import (
     UnalignedDataModule,
     default_load_size,
 )
+from tests.data.fakes import fake_trainer
 
 
 def _noise(seed: int, size: int = 16, channels: int = 3) -> np.ndarray:
@@ -246,11 +247,6 @@ def test_keyed_sampler_matches_resumable_order():
     assert list(keyed) == [(3, i) for i in ResumableRandomSampler(10, seed=4).order(3).tolist()]  # one-shot
 
 
-def _fake_trainer(epoch: int, processed: int):
-    current = SimpleNamespace(processed=processed)
-    return SimpleNamespace(current_epoch=epoch, fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(
-        batch_progress=SimpleNamespace(current=current))))
-
 
 def _batches(loader):
     return [torch.cat([b["A"].flatten(1), b["B"].flatten(1)], 1) for b in loader]
@@ -262,7 +258,7 @@ def test_resume_mid_epoch_gives_the_same_batches(unaligned_dir):
     dm.trainer = SimpleNamespace(current_epoch=1)
     full = _batches(dm.train_dataloader())
     assert len(full) == 4  # 9 // 2
-    dm.trainer = _fake_trainer(epoch=1, processed=2)
+    dm.trainer = fake_trainer(epoch=1, processed=2)
     state = dm.state_dict()
     resumed = _dm(UnalignedDataModule, **kw)
     resumed.trainer = SimpleNamespace(current_epoch=1)

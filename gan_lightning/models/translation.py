@@ -1,0 +1,153 @@
+"""What the image-to-image models (Pix2Pix, CycleGAN) share on top of the adversarial loop: batches of image
+pairs ``{"A": x, "B": y}``, translation in place of sampling from z, and a fixed batch of test pairs for the
+sample grids (saved in checkpoints, so a resumed run draws the same grids)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.models.base import CHECKPOINT_KEY, AdversarialModule
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+Batch = dict[str, Tensor]
+
+
+def linear_decay(optimizer: torch.optim.Optimizer, n_epochs: int, n_epochs_decay: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Constant learning rate for ``n_epochs`` epochs, then linear decay to 0 over ``n_epochs_decay`` epochs
+    (Isola 2017, sec. 6.2 and Zhu 2017, sec. 7.1: 100 + 100 epochs at full scale). Step it once per epoch
+    (``model.scheduler_interval: epoch``).
+
+    Raises:
+        ValueError: ``n_epochs < 0`` or ``n_epochs_decay < 1``, naming the ``model.scheduler_g`` key.
+    """
+    if n_epochs < 0 or n_epochs_decay < 1:
+        raise ValueError(f"model.scheduler_g.n_epochs must be >= 0 and n_epochs_decay >= 1, got "
+                         f"n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}.")
+    # Epoch e (0-based) trains at factor 1 for e < n_epochs, then 1 - (e - n_epochs + 1) / (n_epochs_decay + 1):
+    # the last decay epoch at 1 / (n_epochs_decay + 1), 0 once training is over.
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: max(0.0, 1.0 - max(0, e - n_epochs + 1) / (n_epochs_decay + 1))
+    )
+
+
+def check_pair_batch(batch: Any) -> None:
+    if not (isinstance(batch, dict) and {"A", "B"} <= set(batch)):
+        raise ValueError(f"Expected a batch {{'A': x, 'B': y}} of images, got {type(batch).__name__}: use a "
+                         "translation datamodule (data=edges2fashion, labels2fashion, sneaker2boot, aligned, ...).")
+
+
+class TranslationModule(AdversarialModule):
+    """Base of the image-to-image GANs: G maps an image of domain A (N, C_A, H, W) in [-1, 1] to domain B.
+
+    ``split_batch`` cuts a ``{"A", "B"}`` batch into n_critic D minibatches. :meth:`translate` replaces sampling
+    from z. The sample grids show ``num_fixed_samples`` test pairs, taken evenly spaced from the datamodule's
+    ``test_set`` at the first fit start; :meth:`generate_fixed` returns their rows (see the subclasses),
+    :attr:`sample_grid_nrow` their length.
+
+    Args:
+        num_fixed_samples: test pairs in the sample grids.
+        **kwargs: :class:`AdversarialModule` arguments.
+    """
+
+    uses_latent = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.num_fixed_samples = int(self.fixed_z.shape[0])
+        self.fixed_batch: Batch | None = None
+
+    # ----------------------------------------------------------------- batches
+    def split_batch(self, batch: Batch) -> list[Batch]:
+        """n_critic disjoint ``{"A", "B"}`` minibatches.
+
+        Raises:
+            ValueError: the batch is not such a dict, or cannot be split evenly.
+        """
+        check_pair_batch(batch)
+        n = batch["A"].shape[0]
+        if n % self.n_critic:
+            raise ValueError(f"Batch of {n} pairs cannot be split into n_critic={self.n_critic} D minibatches; "
+                             "set data.batches_per_step to model.n_critic and data.drop_last=true.")
+        return [{"A": a, "B": b} for a, b in zip(batch["A"].chunk(self.n_critic), batch["B"].chunk(self.n_critic))]
+
+    # ----------------------------------------------------------------- translation
+    def generator_for(self, net: nn.Module, direction: str) -> nn.Module:
+        """The generator of ``direction`` within ``net`` (G or its EMA copy)."""
+        if direction != "AtoB":
+            raise ValueError(f"{type(self).__name__} translates AtoB only, got direction={direction!r}.")
+        return net
+
+    def prepare_for_inference(self, net: nn.Module) -> None:
+        """Put ``net`` (already in eval mode) into the model's test-time mode; Pix2Pix keeps dropout on."""
+
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: str = "AtoB") -> Tensor:
+        """Translate images x (N, C_in, H, W) in [-1, 1] with the sampling generator (EMA if enabled) in eval
+        mode; returns (N, C_out, H, W) in [-1, 1]. The train/eval flags are restored afterwards.
+
+        Raises:
+            ValueError: an unknown ``direction`` (``AtoB`` or ``BtoA``; Pix2Pix has AtoB only).
+        """
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+        net = self.generator_for(self.sampling_generator, direction)
+        modes = {m: m.training for m in net.modules()}
+        net.eval()
+        self.prepare_for_inference(net)
+        try:
+            return net(x)
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        raise TypeError(f"{type(self).__name__} translates images and draws no z: use translate(x).")
+
+    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        raise TypeError(f"{type(self).__name__} translates images and draws no z: use translate(x).")
+
+    # ----------------------------------------------------------------- sample grids
+    @property
+    def sample_grid_nrow(self) -> int:
+        """Images per grid row: one row per kind of image (input, output, ...), one column per test pair."""
+        return self.num_fixed_samples if self.fixed_batch is None else int(self.fixed_batch["A"].shape[0])
+
+    def on_fit_start(self) -> None:
+        if self.fixed_batch is None:
+            self.fixed_batch = self._read_fixed_batch()
+        self.fixed_batch = {k: v.to(self.device) for k, v in self.fixed_batch.items()}
+
+    def _read_fixed_batch(self) -> Batch:
+        dm = self.trainer.datamodule
+        if getattr(dm, "test_set", None) is None:
+            dm.setup("test")
+        dataset = getattr(dm, "test_set", None)
+        if dataset is None or len(dataset) == 0:
+            raise RuntimeError(f"{type(dm).__name__} has no test pairs for the sample grids.")
+        total = len(dataset)
+        m = min(self.num_fixed_samples, total)
+        items = [dataset[i * total // m] for i in range(m)]  # by index: no DataLoader draws from the global RNG
+        return {k: torch.stack([item[k] for item in items]) for k in ("A", "B")}
+
+    @staticmethod
+    def as_rgb(images: Tensor) -> Tensor:
+        """Grey images (N, 1, H, W) tiled to 3 channels, so rows of either domain share one grid."""
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+    def grid_rows(self, rows: list[Tensor]) -> Tensor:
+        """Rows (each (N, C, H, W) in [-1, 1]) stacked into one (len(rows) * N, 3, H, W) batch, row by row."""
+        return torch.cat([self.as_rgb(r) for r in rows])
+
+    # ----------------------------------------------------------------- checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.fixed_batch is not None:
+            checkpoint[CHECKPOINT_KEY]["fixed_batch"] = {k: v.cpu() for k, v in self.fixed_batch.items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.fixed_batch = checkpoint[CHECKPOINT_KEY].get("fixed_batch")

@@ -41,9 +41,10 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         # The final step of a max_steps-bounded run is saved here, not in on_train_end: by then Lightning has
         # counted the interrupted epoch as completed, and a resume would skip the rest of it.
-        last_step = 0 < trainer.max_steps <= trainer.global_step
-        if (self.every_n_g_steps and pl_module.g_step % self.every_n_g_steps == 0) or last_step:
+        if self.every_n_g_steps and pl_module.g_step % self.every_n_g_steps == 0:
             self.save_now(trainer)
+        elif self.save_last and 0 < trainer.max_steps <= trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):

@@ -8,7 +8,6 @@ A plain PyTorch loop (AdamW + one-cycle LR) over the datamodule's train split, t
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader
 from gan_lightning import CONFIG_DIR
 from gan_lightning.metrics.domain import save_classifier
 from gan_lightning.nets.classifier import DomainClassifier
+from gan_lightning.utils.net_files import train_steps
 
 # Test accuracy a classifier should reach to be a meaningful feature space; below it we still save, with a warning.
 TARGET_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
@@ -54,21 +54,8 @@ def train_classifier(cfg: DictConfig) -> dict[str, Any]:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
 
-    start, step = time.perf_counter(), 0
-    while step < steps:
-        model.train()
-        for x, y in loader:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if step % 100 == 0 or step == steps:
-                print(f"step {step}/{steps}  loss {loss.item():.4f}  {time.perf_counter() - start:.0f}s", flush=True)
-            if step == steps:
-                break
-    seconds = time.perf_counter() - start
+    seconds = train_steps(model, loader, steps, lambda m, b: F.cross_entropy(m(b[0]), b[1]), opt, sched)
+    step = steps
     accuracy = evaluate_accuracy(model, test_loader)
 
     dataset = str(cfg.dataset)

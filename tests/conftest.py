@@ -54,7 +54,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Untrained domain classifiers under the names the domain_metrics callback looks for.
+    """Untrained domain classifiers under the names metrics.classifier_path looks for.
 
     Enough for mechanics (fast_dev_run); quality tests train a real one.
     """
@@ -69,4 +69,19 @@ def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for size in (28, 32):
             model = DomainClassifier(channels=1, num_classes=10, image_size=size, width=8, feature_dim=16)
             save_classifier(model, out / f"{dataset}_{size}.pt", {"dataset": dataset, "image_size": size})
+    return out
+
+
+@pytest.fixture(scope="session")
+def scorer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained labels2fashion FCN-score segmenter under the name the metrics look for (mechanics only)."""
+    import torch
+
+    from gan_lightning.metrics.fcn_score import save_scorer
+    from gan_lightning.nets.fcn import FCNSegmenter
+
+    out = tmp_path_factory.mktemp("scorers")
+    torch.manual_seed(0)
+    save_scorer(FCNSegmenter(in_channels=1, num_classes=11, width=4), out / "labels2fashion_32.pt",
+                {"dataset": "labels2fashion", "image_size": 32, "label_decoder": "labels2fashion"})
     return out

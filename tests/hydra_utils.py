@@ -10,15 +10,16 @@ from omegaconf import DictConfig, open_dict
 from gan_lightning import CONFIG_DIR
 
 
-def compose_config(config_name: str, overrides: list[str], output_dir) -> DictConfig:
+def compose_config(config_name: str, overrides: list[str], output_dir, config_dir=CONFIG_DIR) -> DictConfig:
     """Compose `config_name` with `overrides`, resolve `${hydra:...}`, write outputs to output_dir."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
+        if "paths" in cfg:
+            cfg.paths.output_dir = str(output_dir)
         del cfg["hydra"]
     return cfg

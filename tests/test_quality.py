@@ -22,7 +22,7 @@ def test_dcgan_learns_real_mnist(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(tmp_path / "classifiers"))  # none yet: trained first
     cfg = compose_config(
         "train",
-        [f"max_g_steps={G_STEPS}", "callbacks.domain_metrics.every_n_g_steps=1000", "data.num_workers=0",
+        [f"max_g_steps={G_STEPS}", "metrics.every_n_g_steps=1000", "data.num_workers=0",
          "~callbacks.progress_bar"],
         tmp_path / "run",
     )

@@ -31,7 +31,7 @@ def checkpoint(data_dir, tmp_path_factory):
         cfg = compose_config("train", [
             "experiment=cgan_mnist", "max_g_steps=3", "data.num_workers=0", "data.batch_size=8", "logger=none",
             "model.generator.base_width=8", "model.discriminator.base_width=8", "model.ema_decay=0.5",
-            "~callbacks.progress_bar", "~callbacks.domain_metrics", "~callbacks.class_accuracy",
+            "~callbacks.progress_bar", "metrics.generative=null", "~metrics.evaluators.class_accuracy",
         ], out)
         train(cfg)
     return out / "checkpoints" / "last.ckpt"

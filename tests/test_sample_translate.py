@@ -25,7 +25,7 @@ TINY = ["data.num_workers=0", "data.batch_size=2", "data.max_train=8", "data.max
 def cyclegan_ckpt(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = compose_config("train", ["experiment=cyclegan_sneaker2boot", *TINY, "~callbacks.translation_success",
+    cfg = compose_config("train", ["experiment=cyclegan_sneaker2boot", *TINY, "~metrics.evaluators.translation_success",
                                    "model.generator.modules.AtoB.base_width=4", "model.generator.modules.AtoB.n_blocks=1",
                                    "model.discriminator.modules.A.base_width=4"], tmp_path / "run")
     train(cfg)

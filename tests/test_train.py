@@ -29,16 +29,18 @@ def test_experiments_found():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_runs_fast_dev_run(experiment, data_dir, classifier_dir, tmp_path, monkeypatch):
+def test_experiment_runs_fast_dev_run(experiment, data_dir, classifier_dir, scorer_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(classifier_dir))
+    monkeypatch.setenv("GAN_SCORER_DIR", str(scorer_dir))
     cfg = compose_config(
         "train",
         [f"experiment={experiment}", "+trainer.fast_dev_run=true", *TINY],
         tmp_path,
     )
-    if cfg.callbacks.get("domain_metrics"):
-        cfg.callbacks.domain_metrics.num_samples, cfg.callbacks.domain_metrics.batch_size = 32, 16
+    if cfg.get("metrics") and cfg.metrics.get("generative"):
+        cfg.metrics.generative.num_fake = cfg.metrics.generative.num_real = 32
+        cfg.metrics.generative.batch_size = 16
     if "max_train" in cfg.data:  # the Fashion-MNIST translation tasks: build a small one
         cfg.data.max_train, cfg.data.max_test = 64, 16
     metrics = train(cfg)
@@ -52,7 +54,7 @@ def test_experiment_runs_fast_dev_run(experiment, data_dir, classifier_dir, tmp_
 def test_every_loss_trains(loss, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config(
-        "train", [f"loss={loss}", "max_g_steps=2", "trainer.log_every_n_steps=1", "~callbacks.domain_metrics", *TINY_DCGAN], tmp_path
+        "train", [f"loss={loss}", "max_g_steps=2", "trainer.log_every_n_steps=1", "metrics.generative=null", *TINY_DCGAN], tmp_path
     )
     metrics = train(cfg)
     assert metrics["trainer/g_step"] == 2
@@ -68,7 +70,7 @@ def run_to(tmp_path: Path, name: str, g_steps: int, extra: list[str] = (), ckpt_
             "experiment=dcgan_mnist", f"max_g_steps={g_steps}", "trainer.deterministic=true",
             "trainer.accelerator=cpu", "+trainer.limit_train_batches=4",  # epochs of 4 batches: resume crosses one
             f"callbacks.model_checkpoint.every_n_g_steps={ckpt_every}", "callbacks.sample_grid.every_n_g_steps=2",
-            "~callbacks.domain_metrics", "model.ema_decay=0.9", "model.n_critic=2", "seed=7",
+            "metrics.generative=null", "model.ema_decay=0.9", "model.n_critic=2", "seed=7",
             *TINY_DCGAN, *extra,
         ],
         out,
@@ -112,6 +114,16 @@ def test_missing_ckpt_path_is_an_error(tmp_path):
         train(cfg)
 
 
+def test_missing_inception_weights_stop_the_run_before_training(tmp_path):
+    from gan_lightning.metrics.generative import INCEPTION_WEIGHTS, InceptionWeightsError
+
+    cfg = compose_config("train", ["metrics.feature_extractor=inception",
+                                   f"metrics.inception_weights={tmp_path}/{INCEPTION_WEIGHTS}"], tmp_path / "run")
+    with pytest.raises(InceptionWeightsError, match="metrics.inception_weights"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_missing_data_stops_before_training(tmp_path, monkeypatch):
     import torchvision
 
@@ -146,7 +158,7 @@ def test_logger_receives_scalars_and_sample_grids(logger, data_dir, tmp_path, mo
     cfg = compose_config(
         "train",
         [f"logger={logger}", "max_g_steps=2", "trainer.log_every_n_steps=1", "callbacks.sample_grid.every_n_g_steps=1",
-         "~callbacks.domain_metrics", *[o for o in TINY_DCGAN if o != "logger=none"]],
+         "metrics.generative=null", *[o for o in TINY_DCGAN if o != "logger=none"]],
         tmp_path,
     )
     train(cfg)

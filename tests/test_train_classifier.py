@@ -24,14 +24,14 @@ def compose_cfg(config_name: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def test_output_path_matches_the_domain_metrics_callback(tmp_path, monkeypatch):
+def test_output_path_matches_the_metrics_classifier_path(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(tmp_path))
     for data in ("mnist", "fashion_mnist"):
         cfg = compose_cfg("train_classifier", [f"data={data}"])
         assert cfg.output == str(tmp_path / f"{data}_28.pt") and cfg.dataset == data
         assert cfg.data.batches_per_step == 1
         train_cfg = compose_cfg("train", [f"data={data}"])
-        assert train_cfg.callbacks.domain_metrics.classifier_path == cfg.output
+        assert train_cfg.metrics.classifier_path == cfg.output
 
 
 def test_short_run_on_real_mnist(data_dir, tmp_path, monkeypatch):

@@ -1,10 +1,16 @@
-"""Lightning callbacks: checkpoints, sample grids, metrics and the NaN guard."""
+"""Lightning callbacks: checkpoints, sample grids, the NaN guard, and the evaluation callback with its evaluators."""
 
 from gan_lightning.callbacks.checkpoint import GeneratorStepCheckpoint
 from gan_lightning.callbacks.class_accuracy import ClassConditionalAccuracy
 from gan_lightning.callbacks.clustering import ClusteringAccuracyCallback
-from gan_lightning.callbacks.domain_metrics import DomainMetricsCallback
-from gan_lightning.callbacks.evaluation import PeriodicEvaluation, TestSplitClassification, TestSplitEvaluation
+from gan_lightning.callbacks.evaluation import (
+    EvaluationCallback,
+    PeriodicEvaluation,
+    TestSplitClassification,
+    TestSplitEvaluation,
+)
+from gan_lightning.callbacks.fcn_score import FCNScoreCallback
+from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
 from gan_lightning.callbacks.nan_guard import NaNGuard, NonFiniteLossError
 from gan_lightning.callbacks.paired_metrics import PairedMetricsCallback
 from gan_lightning.callbacks.progress import GeneratorStepProgressBar
@@ -15,7 +21,9 @@ from gan_lightning.callbacks.translation_success import TranslationSuccessCallba
 __all__ = [
     "ClassConditionalAccuracy",
     "ClusteringAccuracyCallback",
-    "DomainMetricsCallback",
+    "EvaluationCallback",
+    "FCNScoreCallback",
+    "GenerativeMetricsCallback",
     "GeneratorStepCheckpoint",
     "GeneratorStepProgressBar",
     "NaNGuard",

@@ -40,19 +40,19 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
         batch_size: images per generator / classifier call (>= 1). seed: seed of the evaluation latents.
 
     Raises:
-        ValueError: invalid arguments (naming the ``callbacks.class_accuracy.*`` key); at ``setup``, a module
+        ValueError: invalid arguments (naming the ``metrics.evaluators.class_accuracy.*`` key); at ``setup``, a module
             without ``num_classes`` / ``generate_from``, or a classifier with fewer classes than the module.
         FileNotFoundError: at ``setup`` (before training) when ``classifier_path`` does not exist.
     """
 
-    config_key = "class_accuracy"
+    config_key = "metrics.evaluators.class_accuracy"
 
     def __init__(self, classifier_path: str, num_per_class: int = 100, every_n_g_steps: int | None = 1000,
                  batch_size: int = 250, seed: int = 1234) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, at_train_start=True)
         for key, value in (("num_per_class", num_per_class), ("batch_size", batch_size)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"callbacks.class_accuracy.{key} must be an integer >= 1, got {value!r}.")
+                raise ValueError(f"metrics.evaluators.class_accuracy.{key} must be an integer >= 1, got {value!r}.")
         self.classifier_path, self.num_per_class = str(classifier_path), num_per_class
         self.batch_size, self.seed = batch_size, seed
         self._classify: DomainFeatureExtractor | None = None
@@ -63,10 +63,10 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
         k = getattr(pl_module, "num_classes", None)
         if k is None or not hasattr(pl_module, "generate_from"):
             raise ValueError(f"ClassConditionalAccuracy needs a class-conditional model with `num_classes` and "
-                             f"`generate_from(z, labels)`; {type(pl_module).__name__} has none: remove callbacks.class_accuracy.")
+                             f"`generate_from(z, labels)`; {type(pl_module).__name__} has none: remove metrics.evaluators.class_accuracy.")
         classifier = load_domain_classifier(self.classifier_path)  # fail before the first step
         if classifier.num_classes < k:
-            raise ValueError(f"callbacks.class_accuracy.classifier_path={self.classifier_path} has {classifier.num_classes} "
+            raise ValueError(f"metrics.evaluators.class_accuracy.classifier_path={self.classifier_path} has {classifier.num_classes} "
                              f"classes, the model {k}: use the classifier of the training data.")
         warn_if_other_dataset(self.classifier_path, classifier.meta.get("dataset"), trainer.datamodule)
         self._classify = DomainFeatureExtractor(classifier, "logits")

@@ -27,11 +27,11 @@ class ClusteringAccuracyCallback(TestSplitClassification):
         max_samples: evaluate on this many evenly spaced test images (None: all of them).
 
     Raises:
-        ValueError: invalid arguments (naming the ``callbacks.clustering`` key).
+        ValueError: invalid arguments (naming the ``metrics.evaluators.clustering`` key).
         RuntimeError: no ``trainer.datamodule`` or no ``test_set`` when evaluating.
     """
 
-    config_key = "clustering"
+    config_key = "metrics.evaluators.clustering"
 
     def __init__(self, every_n_epochs: int = 1, batch_size: int = 500, every_n_g_steps: int | None = None,
                  max_samples: int | None = None) -> None:

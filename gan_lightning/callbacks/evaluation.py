@@ -59,16 +59,16 @@ class PeriodicEvaluation(pl.Callback):
     ``metrics/<name>`` (see :meth:`metrics`).
 
     Raises:
-        ValueError: a cadence that is not a non-negative integer or null, naming ``callbacks.<config_key>.*``.
+        ValueError: a cadence that is not a non-negative integer or null, naming the ``<config_key>.*`` config key.
     """
 
-    config_key = "evaluation"
+    config_key = "metrics.evaluators.<name>"  # the config path named in error messages
 
     def __init__(self, every_n_g_steps: int | None = None, every_n_epochs: int = 0,
                  at_train_start: bool = False) -> None:
         for key, value in (("every_n_g_steps", every_n_g_steps), ("every_n_epochs", every_n_epochs)):
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"callbacks.{self.config_key}.{key} must be an integer >= 0 (0 or null: off), "
+                raise ValueError(f"{self.config_key}.{key} must be an integer >= 0 (0 or null: off), "
                                  f"got {value!r}.")
         self.every_n_g_steps, self.every_n_epochs = every_n_g_steps or 0, every_n_epochs or 0
         self.at_train_start = at_train_start
@@ -139,9 +139,9 @@ class TestSplitEvaluation(PeriodicEvaluation):
                  batch_size: int = 500, max_samples: int | None = None) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, every_n_epochs=every_n_epochs, at_train_start=at_train_start)
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"callbacks.{self.config_key}.batch_size must be an integer >= 1, got {batch_size!r}.")
+            raise ValueError(f"{self.config_key}.batch_size must be an integer >= 1, got {batch_size!r}.")
         if max_samples is not None and max_samples < 1:
-            raise ValueError(f"callbacks.{self.config_key}.max_samples must be >= 1 or null (all), got {max_samples}.")
+            raise ValueError(f"{self.config_key}.max_samples must be >= 1 or null (all), got {max_samples}.")
         self.batch_size, self.max_samples = batch_size, max_samples
         self._cache: tuple[tuple[int, int], Any] | None = None  # ((id(test_set), M), stacked items)
 
@@ -198,3 +198,73 @@ class TestSplitClassification(TestSplitEvaluation):
         images, labels = self.test_data(trainer.datamodule, self.fast_dev_limit(trainer))[:2]
         logits = torch.cat([pl_module.classify(x.to(pl_module.device)).cpu() for x in images.split(self.batch_size)])
         return self.score(logits.argmax(1), labels.long(), logits.shape[1])
+
+
+class EvaluationCallback(PeriodicEvaluation):
+    """The one evaluation callback of every model (the ``metrics`` config group): one cadence, every
+    ``every_n_g_steps`` generator steps (and ``every_n_epochs`` epochs), before the first step and at the end of
+    training, for all metrics at once:
+
+    * the generative metrics FID / IS / KID of samples (``generative``; None for models that do not sample from
+      z), with ``feature_extractor`` ``inception`` or ``domain``
+      (:class:`~gan_lightning.callbacks.generative_metrics.GenerativeMetricsCallback`);
+    * the task metrics, ``evaluators`` by name: semi-supervised test error, clustering accuracy, class-conditional
+      accuracy, paired L1 / PSNR / SSIM, translation success, FCN-score (any :class:`PeriodicEvaluation`; their
+      own cadence arguments are not used here).
+
+    Values are logged as ``metrics/<name>``; :attr:`history` (in checkpoints, with each evaluator's state) holds
+    one record per evaluation.
+
+    Args:
+        evaluators: task evaluators by name (may be empty).
+        generative: keyword arguments of the generative metrics (``names``, ``num_fake``, ``num_real``,
+            ``real_split``, ``batch_size``, ``seed``, ...), or None.
+        feature_extractor, inception_weights, classifier_path, cache_dir: the extractor choice, its files and the
+            real-statistics cache, shared by the generative metrics.
+        every_n_g_steps, every_n_epochs: the cadence (0 or None: off; the start and end always run).
+
+    Raises:
+        ValueError: bad cadence or generative arguments (naming the ``metrics.*`` key).
+    """
+
+    config_key = "metrics"
+
+    def __init__(self, evaluators: dict[str, PeriodicEvaluation] | None = None, generative: dict[str, Any] | None = None,
+                 feature_extractor: str = "domain", inception_weights: str | None = None,
+                 classifier_path: str | None = None, cache_dir: str | None = None,
+                 every_n_g_steps: int | None = 1000, every_n_epochs: int = 0) -> None:
+        super().__init__(every_n_g_steps=every_n_g_steps, every_n_epochs=every_n_epochs, at_train_start=True)
+        from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
+
+        # an experiment removes an option's evaluator by setting it to null
+        self.evaluators: dict[str, PeriodicEvaluation] = {k: v for k, v in (evaluators or {}).items() if v is not None}
+        self.feature_extractor = feature_extractor
+        if generative is not None:
+            self.evaluators = {"generative": GenerativeMetricsCallback(
+                feature_extractor=feature_extractor, inception_weights=inception_weights,
+                classifier_path=classifier_path, cache_dir=cache_dir, **generative), **self.evaluators}
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for evaluator in self.evaluators.values():
+            evaluator.setup(trainer, pl_module, stage)
+
+    def compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for evaluator in self.evaluators.values():
+            values.update(evaluator.compute(trainer, pl_module))
+        return values
+
+    def metrics(self, record: dict[str, Any]) -> dict[str, float]:
+        logged: dict[str, float] = {}
+        for evaluator in self.evaluators.values():
+            logged.update(evaluator.metrics(record))
+        return logged
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "evaluators": {k: e.state_dict() for k, e in self.evaluators.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for name, state in (state_dict.get("evaluators") or {}).items():
+            if name in self.evaluators:
+                self.evaluators[name].load_state_dict(state)

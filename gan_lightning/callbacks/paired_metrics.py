@@ -27,7 +27,7 @@ class PairedMetricsCallback(TestSplitEvaluation):
         RuntimeError: at evaluation, a module without ``translate`` or a datamodule without ``test_set``.
     """
 
-    config_key = "paired_metrics"
+    config_key = "metrics.evaluators.paired"
 
     def __init__(self, every_n_g_steps: int | None = 1000, every_n_epochs: int = 0, batch_size: int = 64,
                  max_samples: int | None = None) -> None:

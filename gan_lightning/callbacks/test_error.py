@@ -30,7 +30,7 @@ class TestErrorCallback(TestSplitClassification):
         RuntimeError: at evaluation, if the module has no ``classify`` or the datamodule no ``test_set``.
     """
 
-    config_key = "test_error"
+    config_key = "metrics.evaluators.test_error"
 
     def score(self, pred: Tensor, labels: Tensor, num_classes: int) -> dict[str, Any]:
         return {"test_error": float((pred != labels).float().mean())}

@@ -31,14 +31,14 @@ class TranslationSuccessCallback(TestSplitEvaluation):
         FileNotFoundError: at ``setup`` (before training) when ``classifier_path`` does not exist.
     """
 
-    config_key = "translation_success"
+    config_key = "metrics.evaluators.translation_success"
 
     def __init__(self, classifier_path: str, target_class: int, every_n_g_steps: int | None = 1000,
                  every_n_epochs: int = 0, batch_size: int = 250, max_samples: int | None = None) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, every_n_epochs=every_n_epochs, at_train_start=True,
                          batch_size=batch_size, max_samples=max_samples)
         if not isinstance(target_class, int) or target_class < 0:
-            raise ValueError(f"callbacks.translation_success.target_class must be a class index >= 0, got {target_class!r}.")
+            raise ValueError(f"metrics.evaluators.translation_success.target_class must be a class index >= 0, got {target_class!r}.")
         self.classifier_path, self.target_class = str(classifier_path), target_class
         self._classify: DomainFeatureExtractor | None = None
 
@@ -47,7 +47,7 @@ class TranslationSuccessCallback(TestSplitEvaluation):
             return
         classifier = load_domain_classifier(self.classifier_path)  # fail before the first step
         if self.target_class >= classifier.num_classes:
-            raise ValueError(f"callbacks.translation_success.target_class={self.target_class} but "
+            raise ValueError(f"metrics.evaluators.translation_success.target_class={self.target_class} but "
                              f"{self.classifier_path} has {classifier.num_classes} classes.")
         self._classify = DomainFeatureExtractor(classifier, "logits")
 

@@ -35,7 +35,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from gan_lightning.data.base import DataNotFoundError, GANDataModule, _check
-from gan_lightning.data.image_folder import IMAGE_EXTENSIONS
+from gan_lightning.data.image_folder import IMAGE_EXTENSIONS, ON_CORRUPT, open_image, readable_images
 from gan_lightning.data.sampler import ResumableRandomSampler
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -130,9 +130,7 @@ class _PairDataset(Dataset):
         return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (0, int(key))
 
     def _load(self, path: Path) -> Image.Image:
-        with Image.open(path) as img:
-            img.load()
-            return img
+        return open_image(path)
 
 
 def check_aligned_size(path: Path, width: int, height: int) -> None:
@@ -211,6 +209,8 @@ class TranslationDataModule(GANDataModule):
         load_size: jitter resize; None means ``round(image_size * 286 / 256)``.
         a_is_label_map: the *stored* A domain (left halves / ``trainA``, whichever batch key ``direction`` gives
             it) is a colour-coded label map: resized with nearest-neighbour so its colours stay exact.
+        on_corrupt: ``error`` (an unreadable file stops the run, naming it) or ``skip`` (such files are left out
+            and listed in a warning).
         **kwargs: as for :class:`GANDataModule` (``data_dir``, ``image_size``, ``batch_size``, ``seed``, ...).
 
     Attributes: ``name``, ``channels_a``, ``channels_b``, ``num_classes = None``, ``train_set``, ``test_set``.
@@ -229,9 +229,12 @@ class TranslationDataModule(GANDataModule):
         flip: bool = True,
         load_size: int | None = None,
         a_is_label_map: bool = False,
+        on_corrupt: str = "error",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _check("on_corrupt", on_corrupt, on_corrupt in ON_CORRUPT, f"use one of {ON_CORRUPT}")
+        self.on_corrupt = on_corrupt
         _check("direction", direction, direction in DIRECTIONS, "use 'AtoB' or 'BtoA'")
         _check("channels_a", channels_a, channels_a in (1, 3), "use 1 (grayscale) or 3 (RGB)")
         _check("channels_b", channels_b, channels_b in (1, 3), "use 1 (grayscale) or 3 (RGB)")
@@ -297,16 +300,15 @@ class AlignedDataModule(TranslationDataModule):
         root = self.dataset_dir
         if not root.is_dir():
             raise self._missing(root, "does not exist")
-        train = image_files(root / "train")
+        train = readable_images(image_files(root / "train"), self.on_corrupt)
         if not train:
             raise self._missing(root, "has no train/ folder with images (.png, .jpg, ...)")
         test_split = next((s for s in ("test", "val") if image_files(root / s)), None)
         if test_split is None:
             raise self._missing(root, "has neither a test/ nor a val/ folder with images")
-        test = image_files(root / test_split)
+        test = readable_images(image_files(root / test_split), self.on_corrupt)
         for path in (train[0], test[0]):
-            with Image.open(path) as img:
-                check_aligned_size(path, *img.size)
+            check_aligned_size(path, *open_image(path).size)
         return train, test, test_split
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
@@ -334,7 +336,8 @@ class UnalignedDataModule(TranslationDataModule):
         root = self.dataset_dir
         if not root.is_dir():
             raise self._missing(root, "does not exist")
-        files = {name: image_files(root / name) for name in ("trainA", "trainB", "testA", "testB")}
+        files = {name: readable_images(image_files(root / name), self.on_corrupt)
+                 for name in ("trainA", "trainB", "testA", "testB")}
         missing = [f"{name}/" for name, found in files.items() if not found]
         if missing:
             raise self._missing(root, f"lacks images in {', '.join(missing)}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 
 import pytorch_lightning as pl
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from gan_lightning.models.base import AdversarialModule
 from gan_lightning.models.gan import GAN
+from gan_lightning.utils.config import instantiate
 
 __all__ = ["AdversarialModule", "GAN", "build_model"]
 

@@ -26,6 +26,17 @@ SchedulerFactory = Callable[..., Any]
 CHECKPOINT_KEY = "gan_lightning"
 
 
+def check_optimizer(key: str, factory: Any) -> None:
+    """Refuse a learning rate that is not positive in an optimizer factory (``functools.partial``), naming ``key``.
+
+    Raises:
+        ValueError: ``lr <= 0`` (or NaN).
+    """
+    lr = getattr(factory, "keywords", {}).get("lr")
+    if lr is not None and not lr > 0:
+        raise ValueError(f"{key}.lr must be > 0, got {lr!r}; e.g. {key}.lr=2e-4 (Radford 2015).")
+
+
 class RunStateModule(pl.LightningModule):
     """What every gan_lightning module keeps across a resume: the generator-step counter ``g_step`` (the axis of
     every cadence and log), the resolved run config (so ``load_module`` can rebuild the model) and the torch /
@@ -62,6 +73,10 @@ class RunStateModule(pl.LightningModule):
             raise KeyError(
                 f"Checkpoint has no '{CHECKPOINT_KEY}' entry: it was not written by gan_lightning."
             )
+        written_by = ((state.get("config") or {}).get("model") or {}).get("_target_", "")
+        if written_by and written_by.rsplit(".", 1)[-1] != type(self).__name__:
+            raise ValueError(f"ckpt_path holds a {written_by.rsplit('.', 1)[-1]} checkpoint ({written_by}), but this run "
+                             f"builds {type(self).__name__}: pick the model (and experiment) it was trained with.")
         self.g_step = int(state["g_step"])
         self.run_config = state.get("config")
         # Applied in on_train_start: later than Lightning's own restore steps, right before the
@@ -137,6 +152,8 @@ class AdversarialModule(RunStateModule):
         self.generator = generator
         self.discriminator = discriminator
         self.loss = loss
+        check_optimizer("model.optimizer_g", optimizer_g)
+        check_optimizer("model.optimizer_d", optimizer_d)
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
         self.scheduler_interval = scheduler_interval

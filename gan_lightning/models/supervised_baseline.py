@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.losses.semi_supervised import supervised_loss
-from gan_lightning.models.base import RunStateModule
+from gan_lightning.models.base import RunStateModule, check_optimizer
 
 
 class SupervisedBaseline(RunStateModule):
@@ -48,6 +48,7 @@ class SupervisedBaseline(RunStateModule):
                              "gan_lightning.nets.sgan.SGANDiscriminator (model.discriminator._target_).")
         self.discriminator = discriminator
         self.num_classes = int(discriminator.num_classes)
+        check_optimizer("model.optimizer", optimizer)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self._train_error = torch.zeros(())  # g_step counts optimizer steps: the axis the shared callbacks read
 

@@ -2,6 +2,7 @@
 
 from gan_lightning.nets.dcgan import SUPPORTED_IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator
 from gan_lightning.nets.init import normal_init_
+from gan_lightning.nets.fcn import FCNSegmenter
 from gan_lightning.nets.image_pool import ImagePool
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_lightning.nets.patchgan import PatchGANDiscriminator, receptive_field_of
@@ -20,4 +21,5 @@ __all__ = [
     "receptive_field_of",
     "ResnetGenerator",
     "ImagePool",
+    "FCNSegmenter",
 ]

@@ -181,7 +181,7 @@ def test_state_dict_round_trip(classifier_path):
 @pytest.mark.parametrize("key,kw", [("num_per_class", {"num_per_class": 0}), ("batch_size", {"batch_size": 0}),
                                     ("every_n_g_steps", {"every_n_g_steps": -1})])
 def test_invalid_arguments(classifier_path, key, kw):
-    with pytest.raises(ValueError, match=rf"callbacks.class_accuracy.{key} must be"):
+    with pytest.raises(ValueError, match=rf"metrics.evaluators.class_accuracy.{key} must be"):
         make(classifier_path, **kw)
 
 

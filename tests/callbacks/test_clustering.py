@@ -155,5 +155,5 @@ def test_state_dict_round_trip_skips_reevaluation():
     ({"every_n_g_steps": -2}, "every_n_g_steps"), ({"max_samples": 0}, "max_samples"),
 ])
 def test_invalid_arguments(kwargs, key):
-    with pytest.raises(ValueError, match=f"callbacks.clustering.{key}"):
+    with pytest.raises(ValueError, match=f"metrics.evaluators.clustering.{key}"):
         ClusteringAccuracyCallback(**kwargs)

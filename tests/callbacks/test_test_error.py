@@ -105,7 +105,7 @@ def test_does_not_consume_global_rng(tmp_path):
 @pytest.mark.parametrize("kwargs, key", [({"every_n_epochs": -1}, "every_n_epochs"), ({"batch_size": 0}, "batch_size"),
                                          ({"max_samples": 0}, "max_samples"), ({"every_n_g_steps": -2}, "every_n_g_steps")])
 def test_bad_arguments(kwargs, key):
-    with pytest.raises(ValueError, match=f"callbacks.test_error.{key}"):
+    with pytest.raises(ValueError, match=f"metrics.evaluators.test_error.{key}"):
         TestErrorCallback(**kwargs)
 
 

@@ -62,7 +62,7 @@ def test_paired_metrics_limits_and_errors():
     assert cb.test_data(trainer.datamodule, cb.fast_dev_limit(trainer))["A"].shape[0] == 4
     with pytest.raises(RuntimeError, match="translate"):
         cb.evaluate(fake_trainer(pairs()), pl.LightningModule())
-    with pytest.raises(ValueError, match="callbacks.paired_metrics.batch_size"):
+    with pytest.raises(ValueError, match="metrics.evaluators.paired.batch_size"):
         PairedMetricsCallback(batch_size=0)
 
 

@@ -1,4 +1,4 @@
-"""Domain classifier, domain FID / IS (torchmetrics with the classifier as feature extractor), save / load."""
+"""Domain classifier, domain FID / IS through the generative-metrics code path, save / load."""
 
 from __future__ import annotations
 
@@ -9,13 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lightning.metrics.domain import (
-    DomainFeatureExtractor,
-    DomainMetrics,
-    domain_scores,
-    load_domain_classifier,
-    save_classifier,
-)
+from gan_lightning.metrics.domain import DomainFeatureExtractor, load_domain_classifier, save_classifier
+from gan_lightning.metrics.generative import GenerativeMetrics, domain_scores
 from gan_lightning.nets.classifier import DomainClassifier
 
 K = 10
@@ -96,7 +91,7 @@ def test_scores_do_not_depend_on_batch_size():
 
 
 def test_reset_keeps_the_real_reference_and_compute_keeps_global_rng():
-    metrics = DomainMetrics(tiny_classifier())
+    metrics = GenerativeMetrics("domain", ("fid", "is"), classifier=tiny_classifier())
     metrics.update_real(blobs(300, 0))
     metrics.update_fake(blobs(300, 1))
     state = torch.get_rng_state()

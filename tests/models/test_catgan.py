@@ -95,16 +95,16 @@ def test_experiment_configs(dataset, tmp_path):
     for experiment in (f"catgan_{dataset}_unsup", f"catgan_{dataset}_100"):
         cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
         # resolved now: ${hydra:...} reads the config composed last
-        assert cfg.callbacks.domain_metrics.classifier_path.endswith(f"/{dataset}_28.pt")
+        assert cfg.metrics.classifier_path.endswith(f"/{dataset}_28.pt")
         assert cfg.model._target_ == "gan_lightning.models.catgan.CatGAN" and cfg.data.batch_size == 100
         assert isinstance(instantiate(cfg.loss), CategoricalLoss)
         configs.append(cfg)
     unsup, semi = configs
     assert unsup.model.mode == "unsupervised" and "Semi" not in unsup.data._target_
-    assert unsup.callbacks.clustering._target_ == "gan_lightning.callbacks.ClusteringAccuracyCallback"
+    assert unsup.metrics.evaluators.clustering._target_ == "gan_lightning.callbacks.ClusteringAccuracyCallback"
     assert semi.model.mode == "semi_supervised" and semi.data.num_labeled == 100
     assert semi.data._target_.startswith("gan_lightning.data.semi_supervised.")
-    assert semi.callbacks.test_error._target_ == "gan_lightning.callbacks.TestErrorCallback"
+    assert semi.metrics.evaluators.test_error._target_ == "gan_lightning.callbacks.TestErrorCallback"
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -263,8 +263,8 @@ def test_unsupervised_catgan_clusters_real_mnist(data_dir, tmp_path, monkeypatch
     cfg = compose_config("train", [
         "experiment=catgan_mnist_unsup", f"max_g_steps={G_STEPS}", f"seed={SEED}", "data.num_workers=0",
         "data.batch_size=64", "model.generator.base_width=16", "model.discriminator.base_width=16",
-        "logger=none", "~callbacks.progress_bar", "~callbacks.domain_metrics", "~callbacks.model_checkpoint",
-        "callbacks.clustering.every_n_g_steps=null", "callbacks.clustering.max_samples=2000",
+        "logger=none", "~callbacks.progress_bar", "metrics.generative=null", "~callbacks.model_checkpoint",
+        "metrics.every_n_g_steps=0", "metrics.evaluators.clustering.max_samples=2000",
         "callbacks.sample_grid.every_n_g_steps=1000000",
     ], tmp_path)
     metrics = train(cfg)

@@ -205,9 +205,9 @@ def test_cgan_learns_class_conditioning_on_real_mnist(seed, data_dir, tmp_path, 
     cfg = compose_config("train", [
         "experiment=cgan_mnist", f"max_g_steps={LEARN_G_STEPS}", f"seed={seed}", "data.num_workers=0", "logger=csv",
         "model.generator.base_width=32", "model.discriminator.base_width=32",
-        "~callbacks.progress_bar", "~callbacks.domain_metrics", "~callbacks.lr_monitor",
-        f"callbacks.class_accuracy.classifier_path={clf}", f"callbacks.class_accuracy.every_n_g_steps={LEARN_G_STEPS // 2}",
-        "callbacks.class_accuracy.num_per_class=50", "callbacks.sample_grid.every_n_g_steps=1000",
+        "~callbacks.progress_bar", "metrics.generative=null", "~callbacks.lr_monitor",
+        f"metrics.evaluators.class_accuracy.classifier_path={clf}", f"metrics.every_n_g_steps={LEARN_G_STEPS // 2}",
+        "metrics.evaluators.class_accuracy.num_per_class=50", "callbacks.sample_grid.every_n_g_steps=1000",
     ], tmp_path / "run")
     metrics = train(cfg)
 

@@ -17,7 +17,7 @@ from tests.hydra_utils import compose_config
 TINY = ["model.generator.modules.AtoB.base_width=4", "model.generator.modules.AtoB.n_blocks=1",
         "model.discriminator.modules.A.base_width=4", "data.num_workers=0", "data.batch_size=2",
         "data.max_train=16", "data.max_test=4", "logger=none", "~callbacks.progress_bar",
-        "~callbacks.translation_success"]
+        "~metrics.evaluators.translation_success"]
 
 
 def make(tmp_path, *overrides: str) -> CycleGAN:
@@ -50,7 +50,7 @@ def test_generator_objective_is_gan_plus_weighted_cycle_and_identity(tmp_path):
 def test_identity_with_unequal_channels_fails_at_start(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
-    tiny = [o for o in TINY if "translation_success" not in o]  # a sneaker2boot callback
+    tiny = [o for o in TINY if "translation_success" not in o] + ["~metrics.evaluators.fcn_score"]
     cfg = compose_config("train", ["experiment=cyclegan_labels2fashion", *tiny, "max_g_steps=1",
                                    "model.lambda_identity=0.5"], tmp_path / "run")
     with pytest.raises(ValueError, match="C_A=3 and C_B=1; set model.lambda_identity=0"):
@@ -88,7 +88,7 @@ def run_to(tmp_path, name: str, g_steps: int, *extra: str):
     cfg = compose_config("train", ["experiment=cyclegan_sneaker2boot", *TINY, f"max_g_steps={g_steps}",
                                    "model.pool_size=3", "trainer.deterministic=true", "trainer.accelerator=cpu",
                                    "+trainer.limit_train_batches=4", "callbacks.model_checkpoint.every_n_g_steps=100",
-                                   "callbacks.paired_metrics=null", "seed=3", *extra], out)
+                                   "metrics.evaluators.paired=null", "seed=3", *extra], out)
     train(cfg)
     return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
 
@@ -131,10 +131,10 @@ def test_cyclegan_turns_sneakers_into_boots_on_real_data(data_dir, tmp_path, mon
         "model.generator.modules.AtoB.base_width=16", "model.generator.modules.AtoB.n_blocks=3",
         "model.discriminator.modules.A.base_width=16", "data.num_workers=0", "data.batch_size=8",
         "data.max_train=1000", "data.max_test=200", "callbacks.sample_grid.every_n_g_steps=1000",
-        f"callbacks.translation_success.classifier_path={clf}",
-        f"callbacks.translation_success.every_n_g_steps={LEARN_G_STEPS}",
+        f"metrics.evaluators.translation_success.classifier_path={clf}",
+        f"metrics.every_n_g_steps={LEARN_G_STEPS}",
     ], tmp_path / "run")
-    assert cfg.callbacks.translation_success.target_class == BOOT
+    assert cfg.metrics.evaluators.translation_success.target_class == BOOT
     metrics = train(cfg)
     rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
     success = {int(float(r["trainer/g_step"])): float(r["metrics/translation_success"])

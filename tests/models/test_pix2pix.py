@@ -65,7 +65,7 @@ def test_l1_only_never_updates_d_and_counts_g_steps(data_dir, tmp_path, monkeypa
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
     cfg = compose_config("train", ["experiment=pix2pix_edges2fashion", *TINY, "model.lambda_gan=0", "max_g_steps=3",
-                                   "callbacks.paired_metrics.max_samples=4"], tmp_path / "run")
+                                   "metrics.evaluators.paired.max_samples=4"], tmp_path / "run")
     pl.seed_everything(cfg.seed)  # as train() does before building the model
     model = build_model(cfg)
     before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
@@ -122,7 +122,7 @@ def test_pix2pix_lowers_test_l1_on_real_edges2fashion(data_dir, tmp_path, monkey
         "experiment=pix2pix_edges2fashion", f"max_g_steps={LEARN_G_STEPS}", "logger=csv", "~callbacks.progress_bar",
         "model.generator.base_width=16", "model.discriminator.base_width=16", "data.num_workers=0",
         "data.batch_size=16", "data.max_train=2000", "data.max_test=200",
-        f"callbacks.paired_metrics.every_n_g_steps={LEARN_G_STEPS}", "callbacks.sample_grid.every_n_g_steps=1000",
+        f"metrics.every_n_g_steps={LEARN_G_STEPS}", "callbacks.sample_grid.every_n_g_steps=1000",
     ], tmp_path / "run")
     metrics = train(cfg)
     rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))

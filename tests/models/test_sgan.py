@@ -19,7 +19,7 @@ from gan_lightning.nets.sgan import SGANDiscriminator
 from gan_lightning.train import train
 from tests.hydra_utils import compose_config
 
-TINY = ["data.num_workers=0", "logger=none", "~callbacks.progress_bar", "~callbacks.domain_metrics",
+TINY = ["data.num_workers=0", "logger=none", "~callbacks.progress_bar", "metrics.generative=null",
         "~callbacks.sample_grid", "~callbacks.lr_monitor", "model.generator.base_width=8",
         "model.discriminator.base_width=8", "data.batch_size=8"]
 
@@ -167,7 +167,7 @@ def test_unlabeled_labels_never_reach_a_loss(data_dir, tmp_path, monkeypatch):
 def test_logged_values(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config("train", ["experiment=sgan_mnist_100", "max_g_steps=2", "trainer.log_every_n_steps=1",
-                                   "callbacks.test_error.max_samples=100", *TINY], tmp_path)
+                                   "metrics.evaluators.test_error.max_samples=100", *TINY], tmp_path)
     metrics = train(cfg)
     expected = {"loss/d", "loss/g", "loss/d_supervised", "loss/d_unsupervised", "loss/g_feature_matching",
                 "d/real_score", "d/fake_score", "metrics/test_error"}
@@ -181,7 +181,7 @@ def _run(tmp_path, name, g_steps, extra=()):
     out = tmp_path / name
     cfg = compose_config("train", ["experiment=sgan_mnist_100", f"max_g_steps={g_steps}", "trainer.deterministic=true",
                                    "trainer.accelerator=cpu", "+trainer.limit_train_batches=3",
-                                   "callbacks.model_checkpoint.every_n_g_steps=2", "~callbacks.test_error",
+                                   "callbacks.model_checkpoint.every_n_g_steps=2", "~metrics.evaluators.test_error",
                                    "model.n_critic=2", "seed=3", *TINY, *extra], out)
     train(cfg)
     return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
@@ -207,9 +207,9 @@ LEARN_G_STEPS = 40
 def test_sgan_learns_mnist_from_100_labels(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config("train", ["experiment=sgan_mnist_100", f"max_g_steps={LEARN_G_STEPS}", "data.num_workers=0",
-                                   "logger=none", "~callbacks.progress_bar", "~callbacks.domain_metrics",
+                                   "logger=none", "~callbacks.progress_bar", "metrics.generative=null",
                                    "~callbacks.sample_grid", "~callbacks.lr_monitor",
-                                   "callbacks.test_error.max_samples=2000"], tmp_path)
+                                   "metrics.evaluators.test_error.max_samples=2000"], tmp_path)
     metrics = train(cfg)
     print(f"SGAN test error after {LEARN_G_STEPS} steps: {metrics['metrics/test_error']:.4f}")
     assert metrics["metrics/test_error"] < 0.5  # chance: 0.9

@@ -45,7 +45,7 @@ def test_trains_on_labeled_images_only():
 
 def test_runs_through_train_and_resumes(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
-    common = ["experiment=supervised_mnist_100", "trainer.log_every_n_steps=1", "callbacks.test_error.max_samples=100",
+    common = ["experiment=supervised_mnist_100", "trainer.log_every_n_steps=1", "metrics.evaluators.test_error.max_samples=100",
               *TINY]
     cfg = compose_config("train", [*common, "max_g_steps=3", "callbacks.model_checkpoint.every_n_g_steps=2"],
                          tmp_path / "a")
@@ -71,7 +71,7 @@ LEARN_STEPS = 40
 def test_baseline_learns_mnist_from_100_labels(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config("train", ["experiment=supervised_mnist_100", f"max_g_steps={LEARN_STEPS}", "data.num_workers=0",
-                                   "logger=none", "~callbacks.progress_bar", "callbacks.test_error.max_samples=2000"],
+                                   "logger=none", "~callbacks.progress_bar", "metrics.evaluators.test_error.max_samples=2000"],
                          tmp_path)
     metrics = train(cfg)
     print(f"baseline test error after {LEARN_STEPS} steps: {metrics['metrics/test_error']:.4f}")

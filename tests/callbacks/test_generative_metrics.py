@@ -1,4 +1,5 @@
-"""DomainMetricsCallback on a tiny fake GAN module and TensorDataset datamodule (CPU, seconds)."""
+"""GenerativeMetricsCallback (domain extractor) and the EvaluationCallback on a tiny fake GAN module and a
+TensorDataset datamodule (CPU, seconds)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.callbacks.domain_metrics import DomainMetricsCallback
+from gan_lightning.callbacks import EvaluationCallback, TestErrorCallback
+from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
 from gan_lightning.metrics.domain import save_classifier
 from gan_lightning.nets.classifier import DomainClassifier
 
@@ -89,7 +91,9 @@ def fit(callbacks, max_steps=20, seed=0, accelerator="cpu"):
 
 
 def make_callback(path, **kw):
-    return DomainMetricsCallback(path, **{"num_samples": 40, "every_n_g_steps": 4, "batch_size": 16, "seed": 7, **kw})
+    return GenerativeMetricsCallback(**{"feature_extractor": "domain", "classifier_path": path, "num_fake": 40,
+                                        "num_real": 40, "every_n_g_steps": 4, "batch_size": 16, "seed": 7,
+                                        "is_splits": 1, **kw})
 
 
 def test_history_logging_and_modes(classifier_path):
@@ -102,8 +106,9 @@ def test_history_logging_and_modes(classifier_path):
     keys = set().union(*(m for _, m in logger.records))
     assert {"metrics/domain_fid", "metrics/domain_is", "metrics/domain_fid_real", "metrics/domain_is_real", "trainer/g_step"} <= keys
     first_ref = next((step, m) for step, m in logger.records if "metrics/domain_fid_real" in m)
-    assert first_ref[0] == 0 and first_ref[1]["trainer/g_step"] == 0  # references logged at step 0
-    assert 0 <= cb.reference["domain_fid_real"] and cb.reference["domain_is_real"] >= 1
+    assert first_ref[0] == 0 and first_ref[1]["trainer/g_step"] == 0  # references logged from step 0
+    assert 0 <= cb.real_values["fid"] and cb.real_values["is"] >= 1
+    assert cb.protocol["num_fake"] == 40 and cb.protocol["real_split"] == "test" and "uint8" in cb.protocol["quantization"]
     evals = [(step, m["trainer/g_step"]) for step, m in logger.records if "metrics/domain_fid" in m]
     assert evals == [(0, 0), (8, 4), (16, 8), (22, 11)]  # step = trainer.global_step
     assert trainer.callback_metrics["metrics/domain_fid"].item() == pytest.approx(cb.history[-1]["domain_fid"])
@@ -150,5 +155,31 @@ def test_state_dict_round_trip_skips_reevaluation(classifier_path):
     fit([cb], max_steps=8)
     restored = make_callback(classifier_path)
     restored.load_state_dict(cb.state_dict())
-    assert restored.history == cb.history and restored.reference == cb.reference
+    assert restored.history == cb.history and restored.real_values == cb.real_values
     assert restored._last_g_step == 4
+
+
+def test_one_evaluation_callback_drives_every_metric_on_one_cadence(classifier_path):
+    class Classifying(TinyGAN):
+        def classify(self, x):
+            return torch.stack([x.mean((1, 2, 3)), -x.mean((1, 2, 3))], 1)
+
+    cb = EvaluationCallback(
+        evaluators={"test_error": TestErrorCallback(batch_size=16), "dropped": None},
+        generative={"names": ["fid", "is"], "num_fake": 40, "num_real": 40, "batch_size": 16, "is_splits": 1},
+        classifier_path=classifier_path, every_n_g_steps=3)
+    torch.manual_seed(0)
+    module, logger = Classifying(), RecordingLogger()
+    trainer = pl.Trainer(max_steps=14, accelerator="cpu", logger=logger, callbacks=[cb], enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=TinyData())
+    assert list(cb.evaluators) == ["generative", "test_error"]
+    assert [h["g_step"] for h in cb.history] == [0, 3, 6, 7]  # start, every 3, end
+    assert all({"domain_fid", "domain_is", "domain_fid_real", "test_error"} <= set(h) for h in cb.history)
+    logged = [m for _, m in logger.records if "metrics/test_error" in m]
+    assert len(logged) == 4 and all("metrics/domain_fid" in m for m in logged)  # one record per evaluation
+    restored = EvaluationCallback(evaluators={"test_error": TestErrorCallback()}, classifier_path=classifier_path,
+                                  generative={"names": ["fid"], "num_fake": 40, "num_real": 40})
+    restored.load_state_dict(cb.state_dict())
+    assert restored.history == cb.history
+    assert restored.evaluators["generative"].real_values == cb.evaluators["generative"].real_values

@@ -1,0 +1,85 @@
+"""`python -m gan_lightning.eval`: every model family's checkpoint, eval.json, the protocol, and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gan_lightning import CONFIG_DIR, PROJECT_ROOT
+from gan_lightning.eval import evaluate, with_paths
+from gan_lightning.metrics.generative import INCEPTION_WEIGHTS
+from gan_lightning.train import train
+from tests.hydra_utils import compose_config
+
+TINY = ["data.num_workers=0", "data.batch_size=8", "logger=none", "~callbacks.progress_bar", "max_g_steps=1"]
+SMALL_GENERATIVE = ["metrics.generative.num_fake=16", "metrics.generative.num_real=16",
+                    "metrics.generative.batch_size=16", "metrics.generative.is_splits=1"]
+
+
+def checkpoint(tmp_path, *overrides: str):
+    out = tmp_path / "run"
+    train(compose_config("train", [*TINY, *overrides], out))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def eval_cfg(tmp_path, ckpt, *overrides: str):
+    cfg = compose_config("eval", [f"ckpt_path={ckpt}", "num_fake=40", "num_real=40", "batch_size=20",
+                                  "kid_subset_size=20", "kid_subsets=5", "is_splits=2", *overrides],
+                         tmp_path / "eval", config_dir=CONFIG_DIR / "eval")
+    return with_paths(cfg)
+
+
+@pytest.fixture
+def env(data_dir, classifier_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(classifier_dir))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_dcgan_fid_is_kid_with_protocol(env, tmp_path):
+    ckpt = checkpoint(tmp_path, "model.generator.base_width=8", "model.discriminator.base_width=8", "metrics=none")
+    result = evaluate(eval_cfg(tmp_path, ckpt, "metrics=[fid,is,kid]"))
+    values = result["values"]
+    assert {"domain_fid", "domain_is", "domain_is_std", "domain_kid", "domain_kid_std", "domain_fid_real"} <= set(values)
+    assert values["domain_fid"] > values["domain_fid_real"] >= 0  # an untrained G is far from the data
+    protocol = result["protocol"]
+    assert protocol["num_fake"] == 40 and protocol["num_real"] == 40 and protocol["real_split"] == "test"
+    assert "round(clamp((x + 1) / 2, 0, 1) * 255)" in protocol["quantization"]
+    written = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert written["checkpoint_sha256"] == result["checkpoint_sha256"] and len(written["checkpoint_sha256"]) == 64
+    assert written["values"] == pytest.approx(values) and written["g_step"] == 1
+    # The real statistics were cached, keyed by the protocol: a second evaluation reuses them.
+    assert len(list((tmp_path / "cache" / "real_stats").glob("*.pt"))) == 1
+    again = evaluate(eval_cfg(tmp_path, ckpt, "metrics=[fid,is,kid]"))
+    assert again["values"]["domain_fid"] == pytest.approx(values["domain_fid"])
+
+
+def test_task_metrics_of_a_semi_supervised_checkpoint(env, tmp_path):
+    ckpt = checkpoint(tmp_path, "experiment=sgan_mnist_100", "data.batch_size=8", *SMALL_GENERATIVE,
+                      "metrics.evaluators.test_error.max_samples=100")
+    result = evaluate(eval_cfg(tmp_path, ckpt, "metrics=[test_error]"))
+    assert set(result["values"]) == {"test_error", "epoch"} and 0 <= result["values"]["test_error"] <= 1
+    with pytest.raises(ValueError, match=r"\['lpips'\] cannot be evaluated .* available: \['fid', 'is', 'kid', 'test_error'\]"):
+        evaluate(eval_cfg(tmp_path, ckpt, "metrics=[fid,lpips]"))
+
+
+def test_translation_checkpoint(env, tmp_path):
+    ckpt = checkpoint(tmp_path, "experiment=pix2pix_edges2fashion", "data.max_train=16", "data.max_test=8",
+                      "model.generator.base_width=4", "model.discriminator.base_width=4")
+    result = evaluate(eval_cfg(tmp_path, ckpt))
+    assert {"l1", "psnr", "ssim"} <= set(result["values"]) and result["protocol"] == {}
+
+
+def test_missing_inception_weights_is_a_message_not_a_trace(env, tmp_path):
+    ckpt = checkpoint(tmp_path, "model.generator.base_width=8", "model.discriminator.base_width=8", "metrics=none")
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_lightning.eval", f"ckpt_path={ckpt}", "metrics=[fid]",
+         "feature_extractor=inception", f"inception_weights={tmp_path}/{INCEPTION_WEIGHTS}"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert INCEPTION_WEIGHTS in result.stderr and "metrics.inception_weights" in result.stderr
+    assert "github.com/toshas/torch-fidelity" in result.stderr and "Traceback" not in result.stderr

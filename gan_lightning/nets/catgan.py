@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gan_lightning.nets.dcgan import DCGANDiscriminator
+from gan_lightning.nets.dcgan import DCGANDiscriminator, check_image_shape
 from gan_lightning.nets.init import normal_init_
 
 
@@ -44,9 +44,7 @@ class CatGANDiscriminator(nn.Module):
         normal_init_(self.head)
 
     def _hidden(self, x: Tensor) -> Tensor:
-        expected = (self.channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must be (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        check_image_shape(x, self.channels, self.image_size)
         return self.body(x)
 
     def features(self, x: Tensor) -> Tensor:

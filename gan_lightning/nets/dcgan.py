@@ -26,6 +26,13 @@ def _geometry(image_size: int) -> tuple[int, int]:
     return base, int(math.log2(image_size // base))
 
 
+def check_image_shape(x: Tensor, channels: int, image_size: int) -> None:
+    """Raise ValueError unless ``x`` is (N, channels, image_size, image_size)."""
+    expected = (channels, image_size, image_size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"x must be (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+
+
 def _check_positive(**kwargs: int) -> None:
     for k, v in kwargs.items():
         if v < 1:
@@ -110,9 +117,7 @@ class DCGANDiscriminator(nn.Module):
         self.apply(normal_init_)
 
     def _hidden(self, x: Tensor) -> Tensor:
-        expected = (self.channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"x must be (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        check_image_shape(x, self.channels, self.image_size)
         return self.body(x)
 
     def features(self, x: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from PIL import Image
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torchvision.utils import make_grid
 
 from gan_lightning.utils.images import to_uint8
@@ -16,9 +16,13 @@ class SampleGridCallback(pl.Callback):
     """Saves a PNG grid of G(fixed_z) every `every_n_g_steps` generator steps and at the end.
 
     Files go to `<output_dir>/g_step=<step>.png`; the grid is also sent to every logger with an
-    image API (TensorBoard `add_image`, W&B `log_image`). At the end of training the grids are
-    assembled into `<output_dir>/progress.gif`. The fixed batch makes grids comparable over
-    training; with EMA enabled the EMA generator draws them.
+    image API (TensorBoard `add_image` at the generator step, W&B `samples` with `trainer/g_step`, the
+    run's x axis). At the end of training the grids are assembled into `<output_dir>/progress.gif`. The fixed
+    batch makes grids comparable over training; with EMA enabled the EMA generator draws them.
+
+    Under DDP only rank zero draws and writes the grid: the fixed batch and the weights are the same on every
+    rank (DDP broadcasts rank zero's BatchNorm buffers each step), so there is nothing to gather, and drawing
+    runs no collective, so the other ranks need not wait.
 
     Args:
         output_dir: folder for PNGs and the GIF (created if missing).
@@ -62,9 +66,9 @@ class SampleGridCallback(pl.Callback):
         if self._last_g_step == pl_module.g_step:
             return None
         self._last_g_step = pl_module.g_step
-        images = pl_module.generate_fixed()
         if not trainer.is_global_zero:
             return None
+        images = pl_module.generate_fixed()
         nrow = getattr(pl_module, "sample_grid_nrow", None) or self.nrow  # translation grids: one row per image kind
         grid = make_grid(to_uint8(images).cpu(), nrow=nrow, padding=2)  # (3, H, W) uint8
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +78,9 @@ class SampleGridCallback(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=pl_module.g_step)
-            elif hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(path)], step=trainer.global_step,
-                                 caption=[f"g_step {pl_module.g_step}"])
+            elif isinstance(logger, WandbLogger):
+                import wandb
+
+                logger.log_metrics({"samples": wandb.Image(str(path), caption=f"g_step {pl_module.g_step}"),
+                                    "trainer/g_step": pl_module.g_step}, step=trainer.global_step)
         return path

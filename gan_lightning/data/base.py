@@ -100,6 +100,14 @@ class GANDataModule(pl.LightningDataModule):
         """Images per train batch: ``batch_size * batches_per_step``."""
         return self.batch_size * self.batches_per_step
 
+    @property
+    def world_size_and_rank(self) -> tuple[int, int]:
+        """``(world_size, global_rank)`` of the attached trainer; ``(1, 0)`` without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         """Return ``(train_set, test_set)``; raise :class:`DataNotFoundError` if the data is missing."""
         raise NotImplementedError
@@ -111,7 +119,9 @@ class GANDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
         n, bs = len(self.train_set), self.loader_batch_size
-        sampler = ResumableRandomSampler(n, seed=self.seed)
+        world, rank = self.world_size_and_rank
+        sampler = ResumableRandomSampler(n, seed=self.seed, num_replicas=world, rank=rank)
+        n = len(sampler)  # this rank's share under DDP
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         skip = 0
         if self._resume_state:

@@ -17,14 +17,26 @@ class ResumableRandomSampler(Sampler[int]):
     reproducible from two integers, and :meth:`resume_from` skips what was already consumed,
     so a resumed run sees bit-exactly the batches the uninterrupted run would have seen.
     It never touches torch's global RNG.
+
+    Under DDP each of ``num_replicas`` ranks takes every ``num_replicas``-th index of the same permutation,
+    starting at ``rank`` (the tail that does not divide evenly is dropped, so all ranks run the same number of
+    steps), as ``torch.utils.data.DistributedSampler(drop_last=True)``; Lightning's own sampler replacement is
+    switched off (``trainer.use_distributed_sampler=false``), which would lose the resume position.
+
+    Raises:
+        ValueError: ``data_source_len < 0`` or ``rank`` outside ``[0, num_replicas)``.
     """
 
-    def __init__(self, data_source_len: int, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, data_source_len: int, seed: int = 0, shuffle: bool = True,
+                 num_replicas: int = 1, rank: int = 0) -> None:
         if data_source_len < 0:
             raise ValueError(f"data_source_len must be >= 0, got {data_source_len}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.n = int(data_source_len)
         self.seed = int(seed)
         self.shuffle = shuffle
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, samples to skip), one-shot
 
@@ -43,10 +55,14 @@ class ResumableRandomSampler(Sampler[int]):
         self._resume = (int(epoch), int(num_samples_done))
 
     def order(self, epoch: int) -> torch.Tensor:
-        """The full index order of ``epoch`` (int64 tensor of length n)."""
+        """This rank's index order of ``epoch`` (int64 tensor of length ``len(self)``; all n on one process)."""
         if not self.shuffle:
-            return torch.arange(self.n)
-        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
+            full = torch.arange(self.n)
+        else:
+            full = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
+        if self.num_replicas == 1:
+            return full
+        return full[self.rank:len(self) * self.num_replicas:self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
         skip = 0
@@ -59,4 +75,4 @@ class ResumableRandomSampler(Sampler[int]):
     def __len__(self) -> int:
         # Always the full length: after a resume Lightning keeps counting batch_idx from the
         # restored value, so the per-epoch total must stay the same.
-        return self.n
+        return self.n // self.num_replicas

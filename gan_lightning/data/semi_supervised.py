@@ -25,6 +25,7 @@ from gan_lightning.data.vision import FashionMNISTDataModule, MNISTDataModule, T
 
 # Offset between data.seed and the seed of the labeled stream's order, so the two streams are not
 # shuffled by the same generator state.
+_RANK_SEED_STRIDE = 1 << 32  # more passes than any run makes: ranks never share a permutation seed
 _LABELED_ORDER_SEED_OFFSET = 1_000_003
 
 
@@ -213,7 +214,9 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
         start = None
         if resume and resume["epoch"] == unlabeled.sampler.epoch:  # else saved at an epoch's end: fresh epoch
             start = (resume["epoch"], resume["samples_done"] // self.loader_batch_size)
-        stream = LabeledStream(self.labeled_images, self.labeled_labels, self.batch_size, self.seed)
+        # Under DDP each rank cycles the labeled set in its own order (the set is too small to shard).
+        rank_seed = self.seed + _RANK_SEED_STRIDE * self.world_size_and_rank[1]
+        stream = LabeledStream(self.labeled_images, self.labeled_labels, self.batch_size, rank_seed)
         return SemiSupervisedLoader(unlabeled, stream, start)
 
 

@@ -87,6 +87,8 @@ class RunStateModule(pl.LightningModule):
         if self._pending_rng is not None:
             _restore_rng_state(self._pending_rng)
             self._pending_rng = None
+        if self.trainer.world_size > 1:
+            _split_rng_by_rank(self.global_rank)
 
 
 class AdversarialModule(RunStateModule):
@@ -342,6 +344,17 @@ def _capture_rng_state() -> dict[str, Any]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def _split_rng_by_rank(rank: int) -> None:
+    """Give each DDP rank its own torch / numpy / python random stream, so no two ranks draw the same z, dropout
+    mask or image-pool choice: ``seed_everything`` (and a resume, which restores the checkpoint's rank-0 state on
+    every rank) leave all ranks with the same state. The new seed is drawn from that shared state, so a run stays
+    reproducible; a DDP resume is therefore reproducible, but not bit-identical to the uninterrupted run."""
+    base = int(torch.randint(0, 2**62, (1,)).item())  # the same number on every rank
+    torch.manual_seed(base + rank)  # CUDA generators included
+    np.random.seed((base + rank) % 2**32)
+    random.seed(base + rank)
 
 
 def _restore_rng_state(state: dict[str, Any]) -> None:

@@ -140,3 +140,28 @@ def _save_epoch_end(tmp_path, kw, path):
                          callbacks=[ModelCheckpoint(dirpath=tmp_path / "end", save_top_k=-1, filename="end")])
     trainer.fit(model, datamodule=TinyDataModule(**kw))
     (tmp_path / "end" / "end.ckpt").rename(path)
+
+
+def test_ddp_shards_are_disjoint_equal_and_cover_the_permutation():
+    n, world = 103, 2
+    shards = [ResumableRandomSampler(n, seed=3, num_replicas=world, rank=r) for r in range(world)]
+    for s in shards:
+        s.set_epoch(4)
+    orders = [list(s) for s in shards]
+    assert [len(o) for o in orders] == [len(s) for s in shards] == [51, 51]  # the odd tail is dropped
+    assert not set(orders[0]) & set(orders[1])
+    full = ResumableRandomSampler(n, seed=3)
+    full.set_epoch(4)
+    assert sorted(orders[0] + orders[1]) == sorted(list(full)[:102])
+
+
+def test_ddp_shard_resumes_within_its_own_share():
+    s = ResumableRandomSampler(40, seed=1, num_replicas=2, rank=1)
+    whole = list(s)
+    s.resume_from(0, 6)
+    assert list(s) == whole[6:]
+
+
+def test_rank_outside_world_is_refused():
+    with pytest.raises(ValueError, match="rank must be in"):
+        ResumableRandomSampler(10, num_replicas=2, rank=2)

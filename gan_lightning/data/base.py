@@ -104,9 +104,7 @@ class GANDataModule(pl.LightningDataModule):
     def world_size_and_rank(self) -> tuple[int, int]:
         """``(world_size, global_rank)`` of the attached trainer; ``(1, 0)`` without one."""
         trainer = self.trainer
-        if trainer is None:
-            return 1, 0
-        return int(trainer.world_size), int(trainer.global_rank)
+        return int(getattr(trainer, "world_size", 1)), int(getattr(trainer, "global_rank", 0))
 
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         """Return ``(train_set, test_set)``; raise :class:`DataNotFoundError` if the data is missing."""

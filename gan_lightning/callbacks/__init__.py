@@ -13,6 +13,7 @@ from gan_lightning.callbacks.fcn_score import FCNScoreCallback
 from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
 from gan_lightning.callbacks.nan_guard import NaNGuard, NonFiniteLossError
 from gan_lightning.callbacks.paired_metrics import PairedMetricsCallback
+from gan_lightning.callbacks.performance import PerformanceOptions
 from gan_lightning.callbacks.progress import GeneratorStepProgressBar
 from gan_lightning.callbacks.samples import SampleGridCallback
 from gan_lightning.callbacks.test_error import TestErrorCallback
@@ -29,6 +30,7 @@ __all__ = [
     "NaNGuard",
     "NonFiniteLossError",
     "PairedMetricsCallback",
+    "PerformanceOptions",
     "PeriodicEvaluation",
     "SampleGridCallback",
     "TestErrorCallback",

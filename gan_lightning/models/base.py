@@ -273,10 +273,14 @@ class AdversarialModule(RunStateModule):
 
     def _step(self, optimizer, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self.manual_backward(loss)  # scaled by the GradScaler under 16-mixed
+        optimizer.step()  # unscales, calls on_before_optimizer_step (the clipping), then steps
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # Here, not before optimizer.step(): under 16-mixed the gradients are unscaled by now, so the threshold
+        # applies to the true norm (clipping scaled gradients is Lightning #18089).
         if self.gradient_clip_val:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()

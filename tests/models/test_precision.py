@@ -1,0 +1,94 @@
+"""Mixed precision, gradient clipping after unscaling, channels_last and torch.compile, through real runs."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from gan_lightning.callbacks.performance import trained_networks
+from gan_lightning.models import build_model
+from gan_lightning.train import train
+from gan_lightning.utils.config import instantiate
+from tests.hydra_utils import compose_config
+from tests.test_train import TINY_DCGAN
+
+CLIP = 1e-2
+
+
+class DtypeProbe(pl.Callback):
+    """Records the dtype of D's output during training (autocast makes it bf16)."""
+
+    dtypes: list[torch.dtype] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        pl_module.discriminator.register_forward_hook(lambda m, i, out: DtypeProbe.dtypes.append(out.dtype))
+
+
+def dcgan_cfg(tmp_path, extra=()):
+    return compose_config("train", ["experiment=dcgan_mnist", "max_g_steps=2", "metrics=none",
+                                    "trainer.log_every_n_steps=1", *TINY_DCGAN, *extra], tmp_path)
+
+
+def test_bf16_mixed_trains_on_cpu(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    DtypeProbe.dtypes.clear()
+    cfg = dcgan_cfg(tmp_path, ["trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "model.gradient_clip_val=1.0",
+                               "+callbacks.dtype_probe._target_=tests.models.test_precision.DtypeProbe"])
+    metrics = train(cfg)
+    assert metrics["trainer/g_step"] == 2
+    assert torch.isfinite(torch.tensor([metrics["loss/d"], metrics["loss/g"]])).all()
+    assert torch.bfloat16 in DtypeProbe.dtypes
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_16_mixed_clips_unscaled_gradients(data_dir, tmp_path, monkeypatch):
+    """With a GradScaler at scale 2**12, clipping before unscaling would leave norms of CLIP / 2**12 at the step."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    cfg = dcgan_cfg(tmp_path, [f"model.gradient_clip_val={CLIP}"])
+    model = build_model(cfg)
+    norms: list[float] = []
+
+    class RecordNorms(pl.Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            for opt in trainer.optimizers:
+                opt.register_step_pre_hook(lambda o, args, kwargs: norms.append(float(torch.linalg.vector_norm(
+                    torch.stack([torch.linalg.vector_norm(p.grad) for g in o.param_groups for p in g["params"]
+                                 if p.grad is not None])))))
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12, growth_interval=10**6)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=4, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)],
+                         callbacks=[RecordNorms()], use_distributed_sampler=False)
+    trainer.fit(model, datamodule=instantiate(cfg.data))
+    assert norms, "no optimizer step ran"
+    for norm in norms:
+        assert abs(norm - CLIP) / CLIP < 1e-2, norms
+
+
+def test_channels_last_and_compile(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    cfg = dcgan_cfg(tmp_path, ["callbacks.performance.channels_last=true", "callbacks.performance.compile=true",
+                               "callbacks.performance.compile_backend=eager",
+                               "+callbacks.keep._target_=tests.models.test_precision.KeepModule"])
+    KeepModule.seen.clear()
+    metrics = train(cfg)
+    module = KeepModule.seen[-1]
+    assert metrics["trainer/g_step"] == 2
+    convs = [m.weight for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert any(not w.is_contiguous() for w in convs)  # NHWC, not NCHW (a 1-channel kernel is both)
+    assert all(net._compiled_call_impl is not None for net in trained_networks(module))
+    keys = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in k for k in keys)
+    assert keys.keys() == build_model(cfg).state_dict().keys()
+
+
+class KeepModule(pl.Callback):
+    """Keeps the trained module for inspection."""
+
+    seen: list = []
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        KeepModule.seen.append(pl_module)

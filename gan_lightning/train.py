@@ -5,19 +5,28 @@ Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`; print the resolved conf
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_lightning import CONFIG_DIR
+from gan_lightning.callbacks.nan_guard import NonFiniteLossError
+from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
 from gan_lightning.checkpoint import resolve_ckpt_path
 from gan_lightning.metrics.generative import verify_inception_weights
 from gan_lightning.models import build_model
+from gan_lightning.models.base import CHECKPOINT_KEY
 from gan_lightning.train_classifier import train_classifier
 from gan_lightning.train_scorer import train_scorer
 from gan_lightning.utils.config import instantiate
@@ -75,6 +84,29 @@ def ensure_fcn_scorer(cfg: DictConfig) -> None:
     train_scorer(scorer_cfg)
 
 
+def configure_wandb(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Fill in ``logger.wandb``: group by sweep (the multirun dir) or experiment, name by the job's overrides (or
+    the experiment), and on resume continue the W&B run whose id the checkpoint stores."""
+    entry = (cfg.get("logger") or {}).get("wandb")
+    if not entry:
+        return
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    experiment = choices.get("experiment") or choices.get("model") or "train"
+    if entry.get("group") is None:
+        sweep_dir = Path(HydraConfig.get().sweep.dir) if is_multirun() else None
+        entry.group = f"sweep-{sweep_dir.parent.name}_{sweep_dir.name}" if sweep_dir else experiment
+    if not entry.get("name"):
+        entry.name = experiment
+    if ckpt_path and entry.get("id") is None:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(CHECKPOINT_KEY, {})
+        if state.get("wandb_run_id"):
+            entry.id = state["wandb_run_id"]
+            # "must" asks the server; an offline run can only append to the same id and sync later.
+            offline = entry.get("offline") or os.environ.get("WANDB_MODE") in ("offline", "dryrun", "disabled")
+            entry.resume = "allow" if offline else "must"
+            log.info("Resuming W&B run %s.", entry.id)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build data, model, callbacks, loggers and trainer from `cfg`; fit; return final metrics.
 
@@ -94,10 +126,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = build_model(cfg)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
+    with open_dict(cfg):
+        configure_wandb(cfg, ckpt_path)
     loggers = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if "_target_" in metrics_cfg:  # metrics=none: no evaluation
         callbacks.append(instantiate(metrics_cfg))
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        callbacks.insert(0, WandbGeneratorStepAxis())
     if not loggers:  # LearningRateMonitor refuses to run without a logger (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer_kwargs = {}
@@ -122,9 +158,82 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def is_multirun() -> bool:
+    """Whether this job is one of a Hydra multirun (``-m``, a sweeper or a cluster launcher)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Refuse a multirun with subprocess DDP on a local launcher: Lightning's ``ddp`` re-runs ``sys.argv``, so
+    every rank would start the whole sweep again (Lightning #15737).
+
+    Raises:
+        ValueError: naming ``trainer.strategy`` and the two launch modes that work.
+    """
+    if not is_multirun() or "submitit" in str(HydraConfig.get().launcher.get("_target_", "")):
+        return
+    strategy = cfg.trainer.get("strategy", "auto")
+    if isinstance(strategy, DictConfig):
+        subprocess_ddp = "DDPStrategy" in str(strategy.get("_target_", "")) and strategy.get("start_method", "popen") == "popen"
+    else:
+        subprocess_ddp = str(strategy).startswith("ddp") and not any(m in str(strategy) for m in ("spawn", "fork", "notebook"))
+    several = cfg.trainer.get("devices", 1) not in (1, "1", [0]) or int(cfg.trainer.get("num_nodes", 1)) > 1
+    if subprocess_ddp and several:
+        raise ValueError(
+            f"trainer.strategy={strategy if isinstance(strategy, str) else strategy.get('_target_')} starts its ranks by "
+            "re-running the command line, which a Hydra multirun cannot do (each rank would start the sweep again). "
+            "Use trainer.strategy.start_method=spawn (or trainer=ddp_cpu), or launch the sweep on a cluster with "
+            "hydra/launcher=submitit_slurm.")
+
+
+def objective(metrics: dict[str, float], cfg: DictConfig) -> float | None:
+    """The value a sweeper optimizes: ``metrics[cfg.optimized_metric]`` at the end of the run, or
+    ``cfg.diverged_value`` when the run diverged, failed or never logged it (optuna needs a finite number).
+    None when no metric is configured."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    value = metrics.get(name)
+    if value is None or not math.isfinite(value):
+        return float(cfg.diverged_value)
+    return float(value)
+
+
+def write_result(output_dir: str, status: str, metrics: dict[str, float], value: float | None,
+                 error: str | None = None) -> None:
+    """``<output_dir>/result.json``: how the job ended, its final metrics and its objective (read by
+    ``gan_lightning.compare``)."""
+    path = Path(output_dir) / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {"status": status, "objective": value, "metrics": metrics, "error": error}
+    path.write_text(json.dumps(result, indent=2, allow_nan=True))
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """One job of a run or sweep: train, write result.json, return the objective.
+
+    In a multirun a failing job (divergence, a bad value in its overrides) is logged with its traceback and
+    recorded as ``failed`` or ``diverged``; it returns ``diverged_value`` instead of raising, so the sweep and
+    its sampler go on. A single run raises as usual.
+    """
+    check_launcher(cfg)
+    try:
+        metrics = train(cfg)
+    except Exception as err:
+        status = "diverged" if isinstance(err, NonFiniteLossError) else "failed"
+        write_result(cfg.paths.output_dir, status, {}, objective({}, cfg), f"{type(err).__name__}: {err}")
+        if not is_multirun():
+            raise
+        log.exception("Job %s %s; the sweep goes on.", HydraConfig.get().job.num, status)
+        return objective({}, cfg)
+    value = objective(metrics, cfg)
+    write_result(cfg.paths.output_dir, "completed", metrics, value)
+    return value
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return run_job(cfg)
 
 
 if __name__ == "__main__":

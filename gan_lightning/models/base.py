@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor, nn
 
 from gan_lightning.losses import AdversarialLoss
@@ -39,8 +40,8 @@ def check_optimizer(key: str, factory: Any) -> None:
 
 class RunStateModule(pl.LightningModule):
     """What every gan_lightning module keeps across a resume: the generator-step counter ``g_step`` (the axis of
-    every cadence and log), the resolved run config (so ``load_module`` can rebuild the model) and the torch /
-    CUDA / numpy / python RNG states, all under the checkpoint key ``"gan_lightning"``.
+    every cadence and log), the resolved run config (so ``load_module`` can rebuild the model), the torch /
+    CUDA / numpy / python RNG states and the W&B run id, all under the checkpoint key ``"gan_lightning"``.
 
     Raises:
         KeyError: when loading a checkpoint without that entry (not written by gan_lightning).
@@ -65,7 +66,15 @@ class RunStateModule(pl.LightningModule):
             "g_step": self.g_step,
             "rng": _capture_rng_state(),
             "config": self.run_config,
+            "wandb_run_id": self._wandb_run_id(),  # a resume continues this W&B run
         }
+
+    def _wandb_run_id(self) -> str | None:
+        trainer = self._trainer
+        for logger in trainer.loggers if trainer is not None else ():
+            if isinstance(logger, WandbLogger):
+                return str(logger.version)
+        return None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)

@@ -17,6 +17,7 @@ from hydra.types import RunMode
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -199,6 +200,7 @@ def objective(metrics: dict[str, float], cfg: DictConfig) -> float | None:
     return float(value)
 
 
+@rank_zero_only  # under subprocess DDP every rank runs this job
 def write_result(output_dir: str, status: str, metrics: dict[str, float], value: float | None,
                  error: str | None = None) -> None:
     """``<output_dir>/result.json``: how the job ended, its final metrics and its objective (read by

@@ -123,7 +123,8 @@ def plot_curves(jobs: list[Job], metrics: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in metrics if any(m in j.curves for j in jobs)] or metrics[:1]
+    # The real-vs-real references (*_real) are constants: the table keeps them, the panels do not.
+    metrics = [m for m in metrics if any(m in j.curves for j in jobs) and not m.endswith("_real")] or metrics[:1]
     cols = min(3, max(len(metrics), 1))
     rows = math.ceil(max(len(metrics), 1) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.5 * rows), squeeze=False)
@@ -142,7 +143,7 @@ def plot_curves(jobs: list[Job], metrics: list[str], path: Path) -> None:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize="small")
-        fig.tight_layout(rect=(0, 0.08 + 0.02 * math.ceil(len(labels) / 3), 1, 1))
+        fig.tight_layout(rect=(0, 0.3 * math.ceil(len(labels) / 3) / (3.5 * rows), 1, 1))  # room for the legend (inches)
     else:
         fig.tight_layout()
     fig.savefig(path, dpi=100)

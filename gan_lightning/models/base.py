@@ -327,8 +327,10 @@ class AdversarialModule(RunStateModule):
         schedulers = self.lr_schedulers()
         if schedulers is None:
             return
+        idle = set() if self.train_discriminator else {id(self.optimizers()[1].optimizer)}
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
+            if id(scheduler.optimizer) not in idle:  # a D that never steps (L1-only Pix2Pix) keeps its lr
+                scheduler.step()
 
     @torch.no_grad()
     def _update_ema(self) -> None:

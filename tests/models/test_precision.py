@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.precision import MixedPrecision
@@ -11,18 +14,21 @@ from gan_lightning.models import build_model
 from gan_lightning.train import train
 from gan_lightning.utils.config import instantiate
 from tests.hydra_utils import compose_config
-from tests.test_train import TINY_DCGAN
+from tests.test_ddp import FAMILIES
+from tests.test_train import TINY, TINY_DCGAN
 
 CLIP = 1e-2
 
 
 class DtypeProbe(pl.Callback):
-    """Records the dtype of D's output during training (autocast makes it bf16)."""
+    """Records the dtype of every G and D output during training (autocast makes them bf16)."""
 
     dtypes: list[torch.dtype] = []
 
     def on_train_start(self, trainer, pl_module) -> None:
-        pl_module.discriminator.register_forward_hook(lambda m, i, out: DtypeProbe.dtypes.append(out.dtype))
+        for net in trained_networks(pl_module):
+            net.register_forward_hook(lambda m, i, out: DtypeProbe.dtypes.append(
+                (out if isinstance(out, torch.Tensor) else out[0]).dtype))
 
 
 def dcgan_cfg(tmp_path, extra=()):
@@ -30,14 +36,17 @@ def dcgan_cfg(tmp_path, extra=()):
                                     "trainer.log_every_n_steps=1", *TINY_DCGAN, *extra], tmp_path)
 
 
-def test_bf16_mixed_trains_on_cpu(data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("experiment", sorted(FAMILIES))
+def test_bf16_mixed_trains_every_family_on_cpu(experiment, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     DtypeProbe.dtypes.clear()
-    cfg = dcgan_cfg(tmp_path, ["trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "model.gradient_clip_val=1.0",
-                               "+callbacks.dtype_probe._target_=tests.models.test_precision.DtypeProbe"])
+    cfg = compose_config("train", [
+        f"experiment={experiment}", "max_g_steps=2", "metrics=none", "trainer.log_every_n_steps=1", *TINY,
+        *FAMILIES[experiment], "trainer.precision=bf16-mixed", "trainer.accelerator=cpu", "model.gradient_clip_val=1.0",
+        "+callbacks.dtype_probe._target_=tests.models.test_precision.DtypeProbe"], tmp_path)
     metrics = train(cfg)
     assert metrics["trainer/g_step"] == 2
-    assert torch.isfinite(torch.tensor([metrics["loss/d"], metrics["loss/g"]])).all()
+    assert all(math.isfinite(v) for k, v in metrics.items() if k.startswith("loss/"))
     assert torch.bfloat16 in DtypeProbe.dtypes
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())

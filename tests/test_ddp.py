@@ -58,3 +58,18 @@ def test_ddp_metrics_identical_on_both_ranks(data_dir, classifier_dir, tmp_path,
     ], tmp_path, metrics="default")
     fid = [r["metrics"]["metrics/domain_fid"] for r in ranks]
     assert fid[0] == fid[1] and fid[0] > 0
+
+
+def test_ddp_run_resumes_from_its_checkpoint(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    extra = FAMILIES["dcgan_mnist"]
+    run_ddp("dcgan_mnist", extra, tmp_path)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["gan_lightning"]["g_step"] == G_STEPS
+    ranks = run_ddp("dcgan_mnist", [*extra, f"max_g_steps={2 * G_STEPS}", f"ckpt_path={ckpt}"], tmp_path)
+    assert [r["g_step"] for r in ranks] == [2 * G_STEPS] * 2
+    for name, value in ranks[0]["params"].items():
+        torch.testing.assert_close(value, ranks[1]["params"][name], rtol=0, atol=0, msg=name)
+    assert ranks[0]["first"]["batch_sum"] != ranks[1]["first"]["batch_sum"]
+    assert torch.load(ckpt, weights_only=True)["gan_lightning"]["g_step"] == 2 * G_STEPS

@@ -155,9 +155,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
             wandb.finish()  # a later job in the same process (multirun) must not reuse this run
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    # Under ddp_spawn the ranks trained copies: this process's module got the weights back, not g_step.
-    g_step = int(metrics.get("trainer/g_step", model.g_step))
-    log.info("Finished at generator step %d. Outputs: %s", g_step, cfg.paths.output_dir)
+    # Under ddp_spawn the ranks trained copies: this process's module got the weights back, not g_step (still 0).
+    if model.g_step > 0:
+        metrics["trainer/g_step"] = float(model.g_step)
+    log.info("Finished at generator step %s. Outputs: %s", int(metrics.get("trainer/g_step", -1)), cfg.paths.output_dir)
     return metrics
 
 

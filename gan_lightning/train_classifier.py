@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from gan_lightning import CONFIG_DIR
 from gan_lightning.metrics.domain import save_classifier
 from gan_lightning.nets.classifier import DomainClassifier
-from gan_lightning.utils.net_files import train_steps
+from gan_lightning.utils.net_files import seeded_train_data, train_steps
 
 # Test accuracy a classifier should reach to be a meaningful feature space; below it we still save, with a warning.
 TARGET_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
@@ -39,16 +39,9 @@ def evaluate_accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
 
 def train_classifier(cfg: DictConfig) -> dict[str, Any]:
     """Train, evaluate and save; returns ``{"path", "test_accuracy", "steps", "seconds"}``."""
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    torch.manual_seed(cfg.seed)
-    dm = hydra.utils.instantiate(cfg.data)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm, loader = seeded_train_data(cfg)
     model = DomainClassifier(channels=dm.channels, num_classes=dm.num_classes, image_size=dm.image_size, **cfg.classifier)
     workers = int(cfg.data.num_workers)
-    loader = DataLoader(dm.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
     test_loader = DataLoader(dm.test_set, batch_size=500, num_workers=workers)
     steps = cfg.epochs * len(loader) if cfg.max_steps is None else min(int(cfg.max_steps), cfg.epochs * len(loader))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from gan_lightning import CONFIG_DIR
 from gan_lightning.metrics.fcn_score import fcn_score, get_label_decoder, save_scorer
 from gan_lightning.nets.fcn import FCNSegmenter
-from gan_lightning.utils.net_files import train_steps
+from gan_lightning.utils.net_files import seeded_train_data, train_steps
 
 # Per-pixel accuracy on the real test photos below which the score is a weak judge; we still save, with a warning.
 TARGET_PIXEL_ACCURACY = {"labels2fashion": 0.9}
@@ -45,16 +45,9 @@ def train_scorer(cfg: DictConfig) -> dict[str, Any]:
     decoder = get_label_decoder(str(cfg.label_decoder))
     if int(cfg.max_steps) < 1:
         raise ValueError(f"max_steps must be >= 1, got {cfg.max_steps}")
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    torch.manual_seed(cfg.seed)
-    dm = hydra.utils.instantiate(cfg.data)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm, loader = seeded_train_data(cfg)
     model = FCNSegmenter(in_channels=int(dm.channels_b), num_classes=decoder.num_classes, width=int(cfg.width))
     workers = int(cfg.data.num_workers)
-    loader = DataLoader(dm.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
     steps = int(cfg.max_steps)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 
 def save_net(model: nn.Module, path: str | os.PathLike, meta: dict) -> Path:
@@ -50,6 +52,22 @@ def load_net(net_cls: type[nn.Module], path: str | os.PathLike, what: str, comma
     model.load_state_dict(ckpt["state_dict"], assign=True)
     model.meta = dict(ckpt.get("meta", {}))
     return model.eval().requires_grad_(False)
+
+
+def seeded_train_data(cfg: Any) -> tuple[Any, DataLoader]:
+    """Seed torch (``cfg.seed``; ``cfg.threads`` CPU threads if set), build ``cfg.data`` ready for fitting, and a
+    shuffled, ``drop_last`` train loader of ``cfg.batch_size`` whose order depends on the seed only.
+    Returns ``(datamodule, loader)``."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    torch.manual_seed(cfg.seed)
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    workers = int(cfg.data.num_workers)
+    loader = DataLoader(dm.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
+                        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
+    return dm, loader
 
 
 def train_steps(model: nn.Module, loader: Iterable[Any], steps: int, loss_fn: Callable[[nn.Module, Any], Tensor],

@@ -8,7 +8,6 @@ sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -26,14 +25,7 @@ from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.evaluation import EvaluationCallback
 from gan_lightning.checkpoint import load_module, resolve_ckpt_path
 from gan_lightning.metrics.generative import METRICS, InceptionWeightsError
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from gan_lightning.utils.net_files import sha256_of
 
 
 def rebuild_datamodule(run_config: dict[str, Any], cfg: DictConfig) -> Any:

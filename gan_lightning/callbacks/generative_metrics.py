@@ -21,6 +21,7 @@ from gan_lightning.metrics.generative import (
     GenerativeMetrics,
     load_or_compute_real,
 )
+from gan_lightning.utils.net_files import sha256_of
 
 SPLITS = ("test", "train")
 
@@ -99,8 +100,10 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
             classifier = load_domain_classifier(self.classifier_path)
             warn_if_other_dataset(self.classifier_path, classifier.meta.get("dataset"), datamodule)
             self._metrics = GenerativeMetrics("domain", self.names, classifier=classifier, **self.kid)
+            # The file's hash, not its name, keys the cached real statistics: a retrained classifier gets new ones.
             extractor = {"extractor": f"domain classifier {os.path.basename(self.classifier_path)} (trained on "
                                       f"{classifier.meta.get('dataset', '?')}; not comparable with Inception scores)",
+                         "classifier_sha256": sha256_of(self.classifier_path)[:16],
                          "resize": f"{classifier.image_size}x{classifier.image_size} bilinear, antialiased",
                          "channels": f"{classifier.channels}"}
         self.protocol = {**extractor, "quantization": "uint8, round(clamp((x + 1) / 2, 0, 1) * 255)",

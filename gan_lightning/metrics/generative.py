@@ -187,7 +187,10 @@ class GenerativeMetrics(nn.Module):
             RuntimeError: too few samples (from torchmetrics; FID needs >= 2 of each).
         """
         values: dict[str, float] = {}
-        with preserve_global_rng(), warnings.catch_warnings():  # IS / KID draw permutations from the global RNG
+        with preserve_global_rng(), warnings.catch_warnings():
+            # IS splits and KID subsets are drawn with torch.randperm from the global CPU RNG: a fixed seed makes
+            # them the same on every DDP rank (which split their streams by rank) and in every run.
+            torch.random.default_generator.manual_seed(0)
             warnings.simplefilter("ignore")
             if self.fid is not None:
                 values["fid"] = float(self.fid.compute())
@@ -197,11 +200,20 @@ class GenerativeMetrics(nn.Module):
                 if self.inception.splits > 1:  # the spread over splits; undefined for one
                     values["is_std"] = float(std)
             if self.kid is not None:
-                n = min(int(sum(f.shape[0] for f in self.kid.fake_features)), self.num_real)
-                self.kid.subset_size = min(self.kid_subset_size, n)
+                self.kid.subset_size = min(self.kid_subset_size, self._kid_sample_count())
                 mean, std = self.kid.compute()
                 values["kid"], values["kid_std"] = float(mean), float(std)
         return values
+
+    def _kid_sample_count(self) -> int:
+        """The smaller of the fake and real sample counts KID will see: summed over the DDP ranks (compute
+        gathers their features), so every rank caps the subset size alike, and as one process would."""
+        fake = self.kid.fake_features
+        counts = torch.tensor([sum(f.shape[0] for f in fake), sum(f.shape[0] for f in self.kid.real_features)],
+                              device=fake[0].device if fake else None)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(counts)
+        return int(counts.min())
 
     def reset(self) -> None:
         """Forget the fakes; the real reference stays."""
@@ -220,7 +232,17 @@ class GenerativeMetrics(nn.Module):
             state["kid"] = [f.detach().cpu() for f in self.kid.real_features]
         return state
 
-    def load_real_state(self, state: dict[str, Any]) -> None:
+    def load_real_state(self, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
+        """Load a :meth:`real_state`. Under DDP (``world_size > 1``) each rank keeps only its share, as if it had
+        fed it: torchmetrics sums FID's statistics and concatenates KID's features over the ranks in ``compute``,
+        so a full copy on every rank would count the reference ``world_size`` times. Rank 0 keeps FID's sums (the
+        others zeros); rank r keeps KID's rows ``r::world_size``, the order in which the ranks feed them."""
+        if world_size > 1:
+            state = {**state}
+            if "fid" in state and rank > 0:
+                state["fid"] = {k: torch.zeros_like(v) for k, v in state["fid"].items()}
+            if "kid" in state:
+                state["kid"] = [torch.cat(state["kid"])[rank::world_size].contiguous()]  # gloo sends views wrongly
         if self.fid is not None:
             for k, v in state["fid"].items():
                 setattr(self.fid, k, v.to(getattr(self.fid, k).device))
@@ -240,12 +262,20 @@ def load_or_compute_real(metrics: GenerativeMetrics, protocol: dict[str, Any], c
     ``real_batches()`` (an iterable of (N, C, H, W) images in [-1, 1]) and write the cache atomically (not under
     DDP: each rank holds only its share). Returns True when read from the cache."""
     path = None if cache_dir is None else Path(cache_dir) / "real_stats" / f"{protocol_key(protocol)}.pt"
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     if path is not None and path.is_file():
-        metrics.load_real_state(torch.load(path, map_location="cpu", weights_only=True)["state"])
+        state = torch.load(path, map_location="cpu", weights_only=True)["state"]
+        if distributed:
+            metrics.load_real_state(state, torch.distributed.get_rank(), torch.distributed.get_world_size())
+        else:
+            metrics.load_real_state(state)
         return True
     for x in real_batches():
         metrics.update_real(x)
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if metrics.kid is not None and metrics.kid.real_features:
+        # One tensor per rank: torchmetrics gathers list states item by item, which would interleave the ranks'
+        # batches; whole shards gather in the order load_real_state shards a cached reference.
+        metrics.kid.real_features = [torch.cat(metrics.kid.real_features)]
     if path is not None and not distributed:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -3,6 +3,7 @@ segmenter): one file format, atomic writes, ``weights_only`` loading that draws 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -14,6 +15,15 @@ import hydra
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def save_net(model: nn.Module, path: str | os.PathLike, meta: dict) -> Path:

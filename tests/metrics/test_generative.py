@@ -171,3 +171,54 @@ def test_bad_arguments():
         GenerativeMetrics("domain", metrics=["fid", "lpips"], classifier=nn.Identity())
     with pytest.raises(ValueError, match="classifier_path"):
         GenerativeMetrics("domain")
+
+
+def _ddp_worker(rank: int, world: int, port: int, cache_dir: str, out_dir: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        n = 48
+        pool = gaussian(3 * n, np.zeros(3), np.eye(3), 11).float()
+        logits = torch.randn(3 * n, 4, generator=torch.Generator().manual_seed(1))
+        make = lambda: GenerativeMetrics("inception", features=LookupFeatures(pool, logits), kid_subset_size=8,  # noqa: E731
+                                         kid_subsets=5, is_splits=4)
+        torch.manual_seed(100 + rank)  # each rank its own global stream, as in training
+        protocol = {"extractor": "stand-in", "num_real": n}
+        share = torch.arange(n)[rank::world]  # this rank's share of the real reference, fed in batches of 5
+        fake = index_images(torch.arange(n, 2 * n)[rank::world])
+        results = {}
+        for name, directory in (("computed", None), ("cached", cache_dir)):
+            metrics = make()
+            from_cache = load_or_compute_real(metrics, protocol, directory,
+                                              lambda: [index_images(b) for b in share.split(5)])
+            metrics.update_fake(fake)
+            results[name] = {"from_cache": from_cache, **metrics.compute()}
+        torch.save(results, f"{out_dir}/rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_under_ddp_every_rank_computes_the_same_values_and_a_cached_reference_counts_once(tmp_path):
+    """Two gloo processes with different global RNG streams: FID, IS (random splits) and KID (random subsets) are
+    equal on both ranks, and a reference read from the cache (written by one process) gives the values of one
+    computed under DDP, so it is neither counted twice nor reordered."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    n = 48
+    single = GenerativeMetrics("inception", features=LookupFeatures(
+        gaussian(3 * n, np.zeros(3), np.eye(3), 11).float(),
+        torch.randn(3 * n, 4, generator=torch.Generator().manual_seed(1))), kid_subset_size=8, kid_subsets=5)
+    assert not load_or_compute_real(single, {"extractor": "stand-in", "num_real": n}, tmp_path / "cache",
+                                    lambda: [index_images(torch.arange(n))])  # writes the cache
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(tmp_path / "cache"), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert [(r["computed"]["from_cache"], r["cached"]["from_cache"]) for r in ranks] == [(False, True)] * 2
+    for key in ("fid", "is", "is_std", "kid", "kid_std"):
+        assert ranks[0]["computed"][key] == ranks[1]["computed"][key], key
+        assert ranks[0]["cached"][key] == ranks[1]["cached"][key], key
+        assert ranks[0]["cached"][key] == pytest.approx(ranks[0]["computed"][key], rel=1e-6), key

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from gan_lightning.callbacks.samples import SampleGridCallback
+
 
 class RankProbe(pl.Callback):
     """Writes ``rank<r>.pt`` to ``output_dir`` at the end of training: the parameters, the first train batch's
-    image sum, a draw from the torch RNG at the first step (after the module split it by rank), and the final
-    scalar metrics."""
+    image sum, a draw from the torch RNG at the first step (after the module split it by rank), the final
+    scalar metrics, and the sample grid's images drawn by the ranks and gathered, next to this rank's own."""
 
     def __init__(self, output_dir: str) -> None:
         self.output_dir = Path(output_dir)
@@ -28,7 +30,12 @@ class RankProbe(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        state = torch.get_rng_state()
+        gathered = SampleGridCallback.draw(trainer, pl_module)  # a share per rank, gathered
+        whole = pl_module.generate_fixed()  # this rank alone
+        torch.set_rng_state(state)
         torch.save({
+            "grid": {"gathered": gathered.cpu(), "whole": whole.cpu()},
             "params": {k: v.detach().cpu().clone() for k, v in pl_module.named_parameters()},
             "first": self.first,
             "g_step": pl_module.g_step,

@@ -47,17 +47,28 @@ def test_family_trains_under_ddp_with_identical_weights(experiment, data_dir, tm
     assert ranks[0]["first"]["batch_sum"] != ranks[1]["first"]["batch_sum"], "both ranks got the same data"
     assert ranks[0]["first"]["rng_draw"] != ranks[1]["first"]["rng_draw"], "both ranks share a random stream"
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    for r in ranks:  # the sample grid gathered from both ranks' shares is the whole fixed batch, in order
+        grid = r["grid"]
+        assert grid["gathered"].shape == grid["whole"].shape
+        if experiment != "pix2pix_edges2fashion":  # Pix2Pix keeps its dropout noise on at test time
+            torch.testing.assert_close(grid["gathered"], grid["whole"], rtol=0, atol=1e-5)
 
 
 def test_ddp_metrics_identical_on_both_ranks(data_dir, classifier_dir, tmp_path, monkeypatch):
+    """FID, IS (random splits) and KID (random subsets) agree on both ranks of a real run, and no rank caches its
+    share of the real reference (tests/metrics/test_generative.py covers reading a cache under DDP)."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(classifier_dir))
     ranks = run_ddp("dcgan_mnist", [
         *FAMILIES["dcgan_mnist"], "metrics.generative.num_fake=40", "metrics.generative.num_real=40",
-        "metrics.generative.batch_size=8",
+        "metrics.generative.batch_size=8", "metrics.generative.names=[fid,is,kid]", "metrics.generative.is_splits=4",
+        "metrics.generative.kid_subset_size=10", "metrics.generative.kid_subsets=5", f"metrics.cache_dir={tmp_path}/cache",
     ], tmp_path, metrics="default")
-    fid = [r["metrics"]["metrics/domain_fid"] for r in ranks]
-    assert fid[0] == fid[1] and fid[0] > 0
+    for name in ("metrics/domain_fid", "metrics/domain_is", "metrics/domain_kid"):
+        values = [r["metrics"][name] for r in ranks]
+        assert values[0] == values[1], name
+    assert ranks[0]["metrics"]["metrics/domain_fid"] > 0
+    assert not (tmp_path / "cache" / "real_stats").exists()
 
 
 def test_ddp_run_resumes_from_its_checkpoint(data_dir, tmp_path, monkeypatch):

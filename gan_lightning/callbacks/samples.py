@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from torch import Tensor
 from torchvision.utils import make_grid
 
 from gan_lightning.utils.images import to_uint8
@@ -20,9 +22,9 @@ class SampleGridCallback(pl.Callback):
     run's x axis). At the end of training the grids are assembled into `<output_dir>/progress.gif`. The fixed
     batch makes grids comparable over training; with EMA enabled the EMA generator draws them.
 
-    Under DDP only rank zero draws and writes the grid: the fixed batch and the weights are the same on every
-    rank (DDP broadcasts rank zero's BatchNorm buffers each step), so there is nothing to gather, and drawing
-    runs no collective, so the other ranks need not wait.
+    Under DDP each rank draws a share of the fixed items (rank r the items r, r + W, ...), the shares are
+    gathered, and rank zero writes and logs the grid; every rank must therefore reach the same hooks, as
+    Lightning's do.
 
     Args:
         output_dir: folder for PNGs and the GIF (created if missing).
@@ -66,9 +68,9 @@ class SampleGridCallback(pl.Callback):
         if self._last_g_step == pl_module.g_step:
             return None
         self._last_g_step = pl_module.g_step
+        images = self.draw(trainer, pl_module)
         if not trainer.is_global_zero:
             return None
-        images = pl_module.generate_fixed()
         nrow = getattr(pl_module, "sample_grid_nrow", None) or self.nrow  # translation grids: one row per image kind
         grid = make_grid(to_uint8(images).cpu(), nrow=nrow, padding=2)  # (3, H, W) uint8
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -84,3 +86,25 @@ class SampleGridCallback(pl.Callback):
                 logger.log_metrics({"samples": wandb.Image(str(path), caption=f"g_step {pl_module.g_step}"),
                                     "trainer/g_step": pl_module.g_step}, step=trainer.global_step)
         return path
+
+    @staticmethod
+    def draw(trainer: pl.Trainer, pl_module) -> Tensor:
+        """The grid's images, (M, C, H, W) in [-1, 1]: drawn whole in one process, else a share per rank, gathered
+        (a collective: every rank calls it)."""
+        world = trainer.world_size
+        if world == 1:
+            return pl_module.generate_fixed()
+        # BatchNorm statistics drift apart between DDP's buffer broadcasts: draw every share with rank zero's, the
+        # ones its checkpoint saves.
+        for buffer in pl_module.sampling_generator.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+        n = pl_module.num_fixed
+        per_rank = -(-n // world)
+        index = torch.arange(trainer.global_rank, n, world, device=pl_module.device)
+        # Equal shapes for all_gather: pad with repeats; the padding sorts past item n - 1 and is dropped below.
+        index = torch.cat([index, index.new_full((per_rank - len(index),), int(index[-1]) if len(index) else 0)])
+        parts = []
+        for part in pl_module.fixed_parts(index):
+            gathered = pl_module.all_gather(part)  # (world, per_rank, C, H, W): rank r, position j = item r + j * world
+            parts.append(gathered.transpose(0, 1).reshape(-1, *part.shape[1:])[:n])
+        return pl_module.grid_from_parts(parts)

@@ -252,11 +252,26 @@ class AdversarialModule(RunStateModule):
         z = self.sample_latent(n, generator)
         return self.generate_from(z, self.sample_condition(n, generator))
 
+    @property
+    def num_fixed(self) -> int:
+        """Items in the sample grid (the fixed latent batch here; the fixed test pairs of translation models)."""
+        return int(self.fixed_z.shape[0])
+
+    @torch.no_grad()
+    def fixed_parts(self, index: Tensor) -> list[Tensor]:
+        """The sample grid's images of the fixed items ``index`` (a 1-D index tensor), one (len(index), C, H, W)
+        tensor in [-1, 1] per kind of image: here the samples G(fixed z). Lets DDP ranks draw a share each."""
+        cond = self.fixed_condition[index] if self.fixed_condition.numel() else None
+        return [self.generate_from(self.fixed_z[index], cond)]
+
+    def grid_from_parts(self, parts: list[Tensor]) -> Tensor:
+        """The sample grid's batch from :meth:`fixed_parts` of all items (the samples themselves here)."""
+        return parts[0]
+
     @torch.no_grad()
     def generate_fixed(self) -> Tensor:
-        """Images (num_fixed_samples, C, H, W) in [-1, 1] from the fixed latent batch."""
-        cond = self.fixed_condition if self.fixed_condition.numel() else None
-        return self.generate_from(self.fixed_z, cond)
+        """The sample grid's images in [-1, 1]: (num_fixed_samples, C, H, W) from the fixed latent batch."""
+        return self.grid_from_parts(self.fixed_parts(torch.arange(self.num_fixed, device=self.device)))
 
     @torch.no_grad()
     def generate_from(self, z: Tensor, condition: Tensor | None = None) -> Tensor:

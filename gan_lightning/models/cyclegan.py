@@ -106,11 +106,12 @@ class CycleGAN(TranslationModule):
         return loss, logs
 
     @torch.no_grad()
-    def generate_fixed(self) -> Tensor:
-        """Grid rows A | G(A) | F(G(A)) and B | F(B) | G(F(B)) of the fixed test images: (6N, 3, H, W) in [-1, 1]."""
-        x, y = self.fixed_batch["A"], self.fixed_batch["B"]
+    def fixed_parts(self, index: Tensor) -> list[Tensor]:
+        """Grid rows A | G(A) | F(G(A)) and B | F(B) | G(F(B)) of the fixed test images ``index``, each
+        (n, C, H, W) in [-1, 1]."""
+        x, y = self.fixed_batch["A"][index], self.fixed_batch["B"][index]
         fake_b, fake_a = self.translate(x, "AtoB"), self.translate(y, "BtoA")
-        return self.grid_rows([x, fake_b, self.translate(fake_b, "BtoA"), y, fake_a, self.translate(fake_a, "AtoB")])
+        return [x, fake_b, self.translate(fake_b, "BtoA"), y, fake_a, self.translate(fake_a, "AtoB")]
 
     # ----------------------------------------------------------------- checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ class Pix2Pix(TranslationModule):
                     m.train()
 
     @torch.no_grad()
-    def generate_fixed(self) -> Tensor:
-        """Grid rows input | output | target of the fixed test pairs: (3N, 3, H, W) in [-1, 1]."""
-        x, y = self.fixed_batch["A"], self.fixed_batch["B"]
-        return self.grid_rows([x, self.translate(x), y])
+    def fixed_parts(self, index: Tensor) -> list[Tensor]:
+        """Grid rows input | output | target of the fixed test pairs ``index``, each (n, C, H, W) in [-1, 1]."""
+        x, y = self.fixed_batch["A"][index], self.fixed_batch["B"][index]
+        return [x, self.translate(x), y]

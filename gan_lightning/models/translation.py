@@ -45,7 +45,7 @@ class TranslationModule(AdversarialModule):
 
     ``split_batch`` cuts a ``{"A", "B"}`` batch into n_critic D minibatches. :meth:`translate` replaces sampling
     from z. The sample grids show ``num_fixed_samples`` test pairs, taken evenly spaced from the datamodule's
-    ``test_set`` at the first fit start; :meth:`generate_fixed` returns their rows (see the subclasses),
+    ``test_set`` at the first fit start; :meth:`fixed_parts` gives their rows (see the subclasses),
     :attr:`sample_grid_nrow` their length.
 
     Args:
@@ -138,9 +138,16 @@ class TranslationModule(AdversarialModule):
         """Grey images (N, 1, H, W) tiled to 3 channels, so rows of either domain share one grid."""
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
+    @property
+    def num_fixed(self) -> int:
+        return self.sample_grid_nrow
+
     def grid_rows(self, rows: list[Tensor]) -> Tensor:
         """Rows (each (N, C, H, W) in [-1, 1]) stacked into one (len(rows) * N, 3, H, W) batch, row by row."""
         return torch.cat([self.as_rgb(r) for r in rows])
+
+    def grid_from_parts(self, parts: list[Tensor]) -> Tensor:
+        return self.grid_rows(parts)
 
     # ----------------------------------------------------------------- checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -1,11 +1,16 @@
-"""Checkpoint paths and loading a trained model back from a checkpoint."""
+"""Checkpoint paths, atomic checkpoint writes, and loading a trained model back from a checkpoint."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 from omegaconf import OmegaConf
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY, AdversarialModule
@@ -27,6 +32,54 @@ def resolve_ckpt_path(ckpt_path: str | None) -> str | None:
             "e.g. outputs/<date>/<time>/checkpoints/last.ckpt, or drop ckpt_path to start a new run."
         )
     return str(path)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with crash-safe local writes: a kill at any point of a save leaves the
+    previous file at the target path (e.g. ``last.ckpt``) intact and loadable.
+
+    A local checkpoint is written to ``<path>.tmp<pid>`` in the target's own directory, flushed and fsynced,
+    then ``os.replace``d onto the target (a rename within one file system is atomic); the directory is fsynced
+    so the rename survives a power loss. Remote (fsspec) paths keep Lightning's own transactional write.
+    A process killed mid-write can leave its ``.tmp<pid>`` file behind, never a truncated target.
+
+    Raises (from ``save_checkpoint``):
+        TypeError: if ``storage_options`` is given (as ``TorchCheckpointIO``).
+        OSError / RuntimeError: from writing or serializing; the temporary file is removed first and the
+            target is left as it was.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        fs, local_path = url_to_fs(str(path))
+        if storage_options is not None or not isinstance(fs, LocalFileSystem):
+            super().save_checkpoint(checkpoint, path, storage_options)  # raises on storage_options
+            return
+        target = Path(local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")  # same directory: the rename stays atomic
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(ckpt_path: str) -> dict:

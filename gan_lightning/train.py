@@ -1,6 +1,8 @@
 """`python -m gan_lightning.train [group=option ...] [key=value ...]`: train a GAN from Hydra configs.
 
 Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`; print the resolved config with `--cfg job`.
+An unknown config-group option (``model=nope``) or missing Inception weights exit with status 2 and one
+``error: ...`` line on stderr.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import json
 import logging
 import math
 import os
+import re
+import sys
 from pathlib import Path
 
 import hydra
@@ -17,15 +21,16 @@ from hydra.types import RunMode
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.plugins import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.nan_guard import NonFiniteLossError
 from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
-from gan_lightning.checkpoint import resolve_ckpt_path
-from gan_lightning.metrics.generative import verify_inception_weights
+from gan_lightning.checkpoint import AtomicCheckpointIO, resolve_ckpt_path
+from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
 from gan_lightning.train_classifier import train_classifier
@@ -108,13 +113,109 @@ def configure_wandb(cfg: DictConfig, ckpt_path: str | None) -> None:
             log.info("Resuming W&B run %s.", entry.id)
 
 
+class ConfigGroupError(ValueError):
+    """A command-line override picks an option that its config group does not have."""
+
+
+def group_options(group_dir: Path) -> list[str]:
+    """The options of a config group: its yaml files, without the suffix, relative to the group folder."""
+    return sorted(p.relative_to(group_dir).with_suffix("").as_posix() for p in group_dir.rglob("*.yaml"))
+
+
+_GROUP_OVERRIDE = re.compile(r"(?P<prefix>~|\+\+|\+)?(?P<group>[A-Za-z_]\w*(?:/\w+)*)(?:@[\w.]*)?(?:=(?P<value>.*))?")
+
+
+def check_group_overrides(args: list[str], config_dir: Path = CONFIG_DIR) -> None:
+    """Check the ``group=option`` overrides in command-line ``args`` against the yaml files of ``config_dir``,
+    before Hydra composes (whose own error spans several lines). Also ``+group=``, ``~group=`` and, with
+    ``-m``, every item of ``group=a,b``. Anything else (keys, sweep functions, lists, interpolations, ``null``,
+    Hydra's own groups, an extra ``--config-dir`` or ``hydra.searchpath``) is left to Hydra.
+
+    Raises:
+        ConfigGroupError: one line naming the override, the group and its allowed options.
+    """
+    if any(a in ("-cd", "--config-dir") or a.startswith(("-cd=", "--config-dir=", "hydra.searchpath")) for a in args):
+        return  # options may come from another directory
+    multirun = "-m" in args or "--multirun" in args
+    for arg in args:
+        match = _GROUP_OVERRIDE.fullmatch(arg)
+        if arg.startswith("-") or not match or not match["value"]:
+            continue
+        group, value = match["group"], match["value"]
+        group_dir = config_dir / group
+        if group.split("/")[0] == "hydra" or not group_dir.is_dir() or any(c in value for c in "[]{}()$'\"\\*? "):
+            continue
+        if "," in value and not multirun:
+            continue  # Hydra reports the ambiguity
+        for option in value.split(","):
+            if option != "null" and not (group_dir / f"{option}.yaml").is_file():
+                raise ConfigGroupError(f"{match['prefix'] or ''}{group}={option} is not a config of group '{group}'; "
+                                       f"allowed: {', '.join(group_options(group_dir))}")
+
+
+def check_checkpoint_model(ckpt_path: str, cfg: DictConfig) -> None:
+    """Refuse a checkpoint written by another model class before anything is built (the model's
+    ``on_load_checkpoint`` checks again).
+
+    Raises:
+        ValueError: one line naming the checkpoint's model class and the configured one.
+    """
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(CHECKPOINT_KEY) or {}
+    written_by = ((state.get("config") or {}).get("model") or {}).get("_target_", "")
+    configured = str((cfg.get("model") or {}).get("_target_", ""))
+    if written_by and configured and written_by.rsplit(".", 1)[-1] != configured.rsplit(".", 1)[-1]:
+        raise ValueError(
+            f"ckpt_path={ckpt_path} holds a {written_by.rsplit('.', 1)[-1]} checkpoint ({written_by}), but this run "
+            f"builds {configured.rsplit('.', 1)[-1]} (model._target_={configured}): pick the model (and experiment) "
+            "it was trained with.")
+
+
+def name_interpolated_key(err: ValueError, cfg: DictConfig) -> ValueError:
+    """``err`` with its leading ``key=value`` renamed to the key the user sets when ``key`` is a plain
+    interpolation (``model.generator.image_size: ${data.image_size}`` becomes ``data.image_size=...``)."""
+    match = re.match(r"([\w.]+)=", str(err))
+    if not match:
+        return err
+    parent, _, leaf = match[1].rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig) or leaf not in node or not OmegaConf.is_interpolation(node, leaf):
+        return err
+    source = re.fullmatch(r"\$\{([\w.]+)\}", str(OmegaConf.to_container(node, resolve=False)[leaf]))
+    if not source:
+        return err
+    rest = str(err)[len(match[1]) + 1:]
+    value, _, tail = rest.partition(" ")
+    return type(err)(f"{source[1]}={value} ({match[1]}) {tail}")
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, **kwargs) -> pl.Trainer:
+    """The Trainer of ``cfg.trainer`` with :class:`AtomicCheckpointIO` added to its plugins, unless the config
+    already gives a CheckpointIO (in ``trainer.plugins`` or the strategy's ``checkpoint_io``).
+
+    Raises:
+        ValueError / MisconfigurationException: from the Trainer's own checks of the config.
+    """
+    configured = cfg.trainer.get("plugins")
+    configured = [] if configured is None else configured if isinstance(configured, ListConfig) else [configured]
+    plugins = [instantiate(p) for p in configured]
+    strategy = cfg.trainer.get("strategy")
+    own_io = isinstance(strategy, DictConfig) and strategy.get("checkpoint_io") is not None
+    if not own_io and not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins or None, **kwargs)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build data, model, callbacks, loggers and trainer from `cfg`; fit; return final metrics.
 
     Raises:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
+        ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
+        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file.
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
+    if ckpt_path:
+        check_checkpoint_model(ckpt_path, cfg)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # fail on missing data before anything else is built
     metrics_cfg = cfg.get("metrics") or {}
@@ -124,7 +225,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         ensure_domain_classifier(cfg, datamodule.name)
         ensure_fcn_scorer(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    model = build_model(cfg)
+    try:
+        model = build_model(cfg)
+    except ValueError as err:
+        raise name_interpolated_key(err, cfg).with_traceback(err.__traceback__) from None
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     with open_dict(cfg):
@@ -141,9 +245,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("max_g_steps"):
         trainer_kwargs["max_steps"] = int(cfg.max_g_steps) * model.optimizer_steps_per_g_step
         trainer_kwargs["max_epochs"] = -1
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs
-    )
+    trainer = build_trainer(cfg, callbacks, loggers, **trainer_kwargs)
     for logger in loggers:
         logger.log_hyperparams(model.run_config)
 
@@ -237,8 +339,22 @@ def run_job(cfg: DictConfig) -> float | None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg)
+def hydra_main(cfg: DictConfig) -> float | None:
+    try:
+        return run_job(cfg)
+    except InceptionWeightsError as e:  # a set-up problem, not a crash: the message says what to do
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """``python -m gan_lightning.train``: check the config-group overrides, then run Hydra's main."""
+    try:
+        check_group_overrides(sys.argv[1:])
+    except ConfigGroupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
 
 
 if __name__ == "__main__":

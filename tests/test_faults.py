@@ -1,8 +1,10 @@
 """Faults a run survives: SIGTERM (preemption) and Ctrl-C write a resumable last.ckpt; a write interrupted half-way
-leaves the previous checkpoint loadable; every model family's checkpoint loads with weights_only=True."""
+leaves the previous checkpoint loadable (checkpoints are written to a temporary file beside the target and renamed);
+every model family's checkpoint loads with weights_only=True."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -66,28 +68,119 @@ def test_signal_writes_a_checkpoint_that_resumes(sig, data_dir, tmp_path, monkey
     assert grids and grids[0] >= f"g_step={saved:07d}.png"
 
 
+def half_write_then_fail(calls: list):
+    """A torch.save that writes half of the real bytes to its file, then raises (a kill mid-write)."""
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(getattr(f, "name", None))
+        if len(calls) == 1:  # the first checkpoint: written whole
+            return real_save(obj, f, *args, **kwargs)
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        f.flush()
+        raise OSError("simulated kill during the checkpoint write")
+
+    return save
+
+
 def test_interrupted_checkpoint_write_leaves_the_previous_file_loadable(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     cfg = compose_config("train", [*TINY, "logger=none", "max_g_steps=2", "callbacks.model_checkpoint.every_n_g_steps=1",
                                    "callbacks.model_checkpoint.save_top_k=0"], tmp_path)
-    from fsspec.implementations.local import LocalFileOpener
-
-    original, writes = LocalFileOpener.write, []
-
-    def write_then_die(self, data):
-        writes.append(len(data))
-        if len(writes) == 2:  # the second checkpoint: half of it, then the process "dies"
-            original(self, data[: len(data) // 2])
-            raise OSError("simulated kill during the checkpoint write")
-        return original(self, data)
-
-    monkeypatch.setattr(LocalFileOpener, "write", write_then_die)
+    calls: list = []
+    monkeypatch.setattr(torch, "save", half_write_then_fail(calls))
     with pytest.raises(OSError, match="simulated kill"):
         train(cfg)
     last = tmp_path / "checkpoints" / "last.ckpt"
+    # The failed write went to a real file next to last.ckpt (not a buffer), so last.ckpt itself was at risk.
+    assert calls == [f"{last}.tmp{os.getpid()}"] * 2
+    monkeypatch.undo()
     assert torch.load(last, weights_only=True)["gan_lightning"]["g_step"] == 1  # the previous one, intact
     assert load_module(str(last)).g_step == 1
-    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # no half-written leftovers
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # the temporary file was removed
+
+
+def test_checkpoints_are_renamed_from_a_temp_file_in_their_own_directory(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    real_replace, renames = os.replace, []
+
+    def recording_replace(src, dst, *args, **kwargs):
+        if str(dst).endswith(".ckpt"):
+            renames.append((Path(src), Path(dst)))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    train(compose_config("train", [*TINY, "logger=none", "max_g_steps=2", "callbacks.model_checkpoint.every_n_g_steps=1"],
+                         tmp_path))
+    ckpt_dir = tmp_path / "checkpoints"
+    written = {dst.name for _, dst in renames}
+    assert "last.ckpt" in written and any(name.startswith("g_step=") for name in written), renames
+    for src, dst in renames:
+        assert src.parent == dst.parent == ckpt_dir  # one directory: the rename is atomic
+        assert src.name == f"{dst.name}.tmp{os.getpid()}"
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == sorted(written)  # no temporary file left
+
+
+KILLED_WRITER = """
+import io, pathlib, sys, time
+import torch
+from gan_lightning.checkpoint import AtomicCheckpointIO
+
+real_save = torch.save
+
+def slow_save(obj, f):  # half the bytes on disk, then hang until killed
+    buffer = io.BytesIO()
+    real_save(obj, buffer)
+    f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    f.flush()
+    pathlib.Path(sys.argv[2]).touch()
+    time.sleep(600)
+
+torch.save = slow_save
+AtomicCheckpointIO().save_checkpoint({"step": 2, "weights": torch.ones(100_000)}, sys.argv[1])
+"""
+
+
+def test_sigkill_during_a_checkpoint_write_leaves_the_previous_file_loadable(tmp_path):
+    from gan_lightning.checkpoint import AtomicCheckpointIO
+
+    last, marker = tmp_path / "checkpoints" / "last.ckpt", tmp_path / "half_written"
+    AtomicCheckpointIO().save_checkpoint({"step": 1, "weights": torch.zeros(100_000)}, str(last))
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(last), str(marker)], cwd=PROJECT_ROOT)
+    try:
+        deadline = time.time() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the writer ended before it was killed"
+            assert time.time() < deadline, "the writer never started writing"
+            time.sleep(0.1)
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    saved = torch.load(last, weights_only=True)
+    assert saved["step"] == 1 and torch.equal(saved["weights"], torch.zeros(100_000))
+    # The kill left the half-written temporary file beside last.ckpt, never a truncated last.ckpt.
+    leftover = last.with_name(f"last.ckpt.tmp{proc.pid}")
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt", leftover.name]
+    with pytest.raises(Exception):
+        torch.load(leftover, weights_only=True)
+
+
+def test_every_trainer_config_writes_checkpoints_atomically(tmp_path):
+    from pytorch_lightning.plugins import TorchCheckpointIO
+
+    from gan_lightning.checkpoint import AtomicCheckpointIO
+    from gan_lightning.train import build_trainer
+
+    for trainer in ("default", "cpu", "debug", "ddp_cpu"):
+        trainer_obj = build_trainer(compose_config("train", [f"trainer={trainer}"], tmp_path / trainer), [], [])
+        assert isinstance(trainer_obj.strategy.checkpoint_io, AtomicCheckpointIO), trainer
+    # A CheckpointIO the config gives itself is kept, not doubled (Lightning refuses two).
+    cfg = compose_config("train", ["+trainer.plugins=[{_target_: pytorch_lightning.plugins.TorchCheckpointIO}]"],
+                         tmp_path / "own")
+    assert type(build_trainer(cfg, [], []).strategy.checkpoint_io) is TorchCheckpointIO
 
 
 FAMILIES = {

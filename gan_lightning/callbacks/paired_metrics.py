@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+from torchmetrics import MeanAbsoluteError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from gan_lightning.callbacks.evaluation import TestSplitEvaluation
@@ -13,9 +14,10 @@ from gan_lightning.callbacks.evaluation import TestSplitEvaluation
 class PairedMetricsCallback(TestSplitEvaluation):
     """Log ``metrics/l1`` (mean absolute error in [-1, 1] units), ``metrics/psnr`` (dB) and ``metrics/ssim``
     (in [-1, 1], 1 = identical) of ``pl_module.translate(x)`` against y over the datamodule's ``test_set``
-    (items ``{"A": x, "B": y}``), through torchmetrics. PSNR and SSIM are computed on images mapped to [0, 1]
-    (``data_range=1``; SSIM with an 11x11 Gaussian window, sigma 1.5, Wang et al. 2004); PSNR is that of the
-    whole split's mean squared error.
+    (items ``{"A": x, "B": y}``), all through torchmetrics. L1 is ``MeanAbsoluteError`` over every pixel of
+    the split: mean |G(x) - y| on images in [-1, 1] (G(x) clamped to [-1, 1]), so in [0, 2]. PSNR and SSIM are
+    computed on images mapped to [0, 1] (``data_range=1``; SSIM with an 11x11 Gaussian window, sigma 1.5, Wang
+    et al. 2004); PSNR is that of the whole split's mean squared error.
 
     The translation is the model's test-time one (Pix2Pix keeps its dropout noise unless configured off), so
     the values carry that noise. ``max_samples`` evenly spaced pairs are used (all if None); under
@@ -43,13 +45,12 @@ class PairedMetricsCallback(TestSplitEvaluation):
         device = pl_module.device
         psnr = PeakSignalNoiseRatio(data_range=1.0).to(device)
         ssim = StructuralSimilarityIndexMeasure(data_range=1.0).to(device)
-        abs_error, count = 0.0, 0
+        l1 = MeanAbsoluteError().to(device)  # flattens: the mean over every pixel of the split
         for x, y in zip(x_all.split(self.batch_size), y_all.split(self.batch_size)):
             x, y = x.to(device), y.to(device)
             fake = pl_module.translate(x).float().clamp(-1, 1)
-            abs_error += float((fake - y).abs().sum())
-            count += y.numel()
+            l1.update(fake, y)
             fake01, y01 = (fake + 1) / 2, (y + 1) / 2
             psnr.update(fake01, y01)
             ssim.update(fake01, y01)
-        return {"l1": abs_error / count, "psnr": float(psnr.compute()), "ssim": float(ssim.compute())}
+        return {"l1": float(l1.compute()), "psnr": float(psnr.compute()), "ssim": float(ssim.compute())}

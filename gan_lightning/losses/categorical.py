@@ -1,5 +1,5 @@
 """Categorical GAN objective (Springenberg 2016, "Unsupervised and Semi-supervised Learning with
-Categorical Generative Adversarial Networks", sec. 3, eq. 7 and its batch estimate eq. 8).
+Categorical Generative Adversarial Networks", eq. 7 and its batch estimate eq. 8).
 
 The discriminator is a K-way classifier with logits (N, K) and no "fake" class. Its class
 posterior p(y|x, D) = softmax(logits) replaces the real/fake probability of the classic GAN:
@@ -70,14 +70,14 @@ def marginal_entropy(logits: Tensor) -> Tensor:
 
 
 class CategoricalLoss(AdversarialLoss):
-    """CatGAN objective (Springenberg 2016, sec. 3, eq. 7 / 8) on K-way logits (N, K), both minimized:
+    """CatGAN objective (Springenberg 2016, eq. 7 / 8) on K-way logits (N, K), both minimized:
 
     * D: ``L_D = H_cond(real) - H_marg(real) - H_cond(fake)``
       (certain on real data, all classes used equally on real data, uncertain on generated data);
     * G: ``L_G = H_cond(fake) - H_marg(fake)``
       (generated samples classified with certainty, evenly over the classes).
 
-    The semi-supervised cross-entropy term of sec. 4 is added by the model (it needs labels).
+    The cross-entropy term of the paper's semi-supervised extension is added by the model (it needs labels).
     Entropies are in nats, so ``L_D`` is in [-2 log K, log K] and ``L_G`` in [-log K, log K].
     """
 

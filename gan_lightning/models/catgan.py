@@ -1,9 +1,9 @@
 """Categorical GAN (Springenberg 2016, "Unsupervised and Semi-supervised Learning with Categorical
 Generative Adversarial Networks"): D is a K-way classifier trained against G with entropy terms.
 
-Unsupervised (sec. 3) D learns to cluster the data into K balanced, confidently predicted
-categories that generated samples cannot imitate; semi-supervised (sec. 4) a cross-entropy term on
-a few labeled images ties those categories to the real classes. The objective is
+Unsupervised (the paper's CatGAN objective) D learns to cluster the data into K balanced, confidently
+predicted categories that generated samples cannot imitate; semi-supervised (the paper's semi-supervised
+extension) a cross-entropy term on a few labeled images ties those categories to the real classes. The objective is
 `gan_lightning.losses.categorical.CategoricalLoss`; the D/G loop, EMA and checkpoint state are the
 base class's.
 """
@@ -29,8 +29,8 @@ class CatGAN(AdversarialModule):
 
     Losses (both minimized; entropies in nats, batch estimates of eq. 8):
 
-    * D: ``H_cond(real) - H_marg(real) - H_cond(fake)`` (sec. 3, eq. 7), plus in semi-supervised mode
-      ``lambda_ce * CE(D(x_l), y_l)`` on the labeled minibatch (sec. 4, the paper's lambda);
+    * D: ``H_cond(real) - H_marg(real) - H_cond(fake)`` (eq. 7), plus in semi-supervised mode
+      ``lambda_ce * CE(D(x_l), y_l)`` on the labeled minibatch (the paper's lambda);
     * G: ``H_cond(fake) - H_marg(fake)``.
 
     Batches:
@@ -54,7 +54,7 @@ class CatGAN(AdversarialModule):
             (e.g. `gan_lightning.nets.catgan.CatGANDiscriminator`).
         num_classes: K, the number of categories (>= 2).
         mode: ``"unsupervised"`` or ``"semi_supervised"``.
-        lambda_ce: weight of the labeled cross-entropy (sec. 4's lambda, >= 0); unused when unsupervised.
+        lambda_ce: weight of the labeled cross-entropy (the paper's lambda, >= 0); unused when unsupervised.
         loss: the categorical objective; None builds a `CategoricalLoss`.
 
     Raises:

@@ -1,8 +1,9 @@
 """ResNet generator of CycleGAN (Zhu et al. 2017, sec. 4 "Network architecture", appendix 7.2).
 
 The architecture of Johnson et al. (2016): c7s1-64, d128, d256, R256 x n_blocks, u128, u64, c7s1-3,
-reflection padding, instance norm, Tanh output. The paper uses 6 blocks at 128x128 and 9 at 256x256
-(the caller's config picks ``n_blocks``).
+reflection padding, instance norm, Tanh output. The paper uses 6 blocks at 128x128 and 9 at 256x256 and
+higher resolution (appendix 7.2); :func:`default_n_blocks` picks that from the image size when the config
+leaves ``n_blocks`` null.
 """
 
 from __future__ import annotations
@@ -11,6 +12,21 @@ from torch import Tensor, nn
 
 from gan_lightning.nets.init import normal_init_
 from gan_lightning.nets.layers import check_dropout, check_int, check_norm, conv_bias, make_norm2d
+
+PAPER_BLOCKS_SMALL, PAPER_BLOCKS_LARGE = 6, 9  # Zhu 2017, appendix 7.2: 128x128 (and below) / 256x256 (and above)
+
+
+def default_n_blocks(image_size: int) -> int:
+    """The paper's number of residual blocks for ``image_size`` x ``image_size`` training images (Zhu 2017,
+    appendix 7.2: 6 residual blocks for 128x128 training images, 9 for 256x256 and higher resolutions): 9 at
+    256 and above, else 6 (the paper gives no count below 128 or between 128 and 256; its 128x128 setting is
+    used there).
+
+    Raises:
+        ValueError: ``image_size`` not an integer >= 1 (naming ``model.generator.image_size``).
+    """
+    check_int("model.generator.image_size", image_size, 1)
+    return PAPER_BLOCKS_LARGE if image_size >= 256 else PAPER_BLOCKS_SMALL
 
 
 class ResnetBlock(nn.Module):
@@ -42,19 +58,27 @@ class ResnetGenerator(nn.Module):
 
     Args:
         in_channels / out_channels: image channels of x / of the output.
-        n_blocks: residual blocks (paper: 6 at 128x128, 9 at 256x256).
+        n_blocks: residual blocks; None: :func:`default_n_blocks` of ``image_size`` (paper: 6 at 128x128,
+            9 at 256x256). An explicit value wins over ``image_size``.
+        image_size: side of the training images (``data.image_size``), read only when ``n_blocks`` is None;
+            the network itself accepts any H, W (see below).
         base_width: channels of the first layer. norm: ``"instance"`` (paper) or ``"batch"``.
         dropout: dropout between the two convs of each residual block (0: none, as in the paper).
 
     Raises:
-        ValueError: naming the config key (``model.generator.<arg>``) for ``n_blocks < 1``, an unknown
-            norm, dropout outside [0, 1) or non-positive sizes; in ``forward`` for x not
-            (N, in_channels, H, W) with H, W multiples of 4 and >= 8.
+        ValueError: naming the config key (``model.generator.<arg>``) for ``n_blocks < 1``, both ``n_blocks``
+            and ``image_size`` None, an unknown norm, dropout outside [0, 1) or non-positive sizes; in
+            ``forward`` for x not (N, in_channels, H, W) with H, W multiples of 4 and >= 8.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_blocks: int = 9, base_width: int = 64,
-                 norm: str = "instance", dropout: float = 0.0) -> None:
+    def __init__(self, in_channels: int, out_channels: int, n_blocks: int | None = None, base_width: int = 64,
+                 norm: str = "instance", dropout: float = 0.0, image_size: int | None = None) -> None:
         super().__init__()
+        if n_blocks is None:
+            if image_size is None:
+                raise ValueError("model.generator.n_blocks is null and model.generator.image_size is not given: set "
+                                 "n_blocks, or image_size to pick the paper's count (6 below 256, 9 at 256 and above).")
+            n_blocks = default_n_blocks(image_size)
         for key, value in (("in_channels", in_channels), ("out_channels", out_channels), ("base_width", base_width),
                            ("n_blocks", n_blocks)):
             check_int(f"model.generator.{key}", value, 1)

@@ -17,8 +17,8 @@ TINY = ["data.num_workers=0", "logger=none", "~callbacks.progress_bar", "data.ba
         "model.discriminator.base_width=8"]
 
 
-@pytest.mark.parametrize("pair", [("sgan_mnist_100", "supervised_mnist_100"),
-                                  ("sgan_fashion_mnist_100", "supervised_fashion_mnist_100")])
+@pytest.mark.parametrize("pair", [(f"sgan_{d}_{n}", f"supervised_{d}_{n}")
+                                  for d in ("mnist", "fashion_mnist") for n in (100, 1000)])
 def test_matched_to_sgan(pair, tmp_path):
     sgan, base = (compose_config("train", [f"experiment={e}"], tmp_path / e) for e in pair)
     # Same net class and config, same optimizer as SGAN's D, same data and labeled subset.
@@ -26,6 +26,7 @@ def test_matched_to_sgan(pair, tmp_path):
     assert base.model.optimizer == sgan.model.optimizer_d
     for key in ("_target_", "num_labeled", "labeled_seed", "batch_size", "image_size", "seed"):
         assert base.data[key] == sgan.data[key], key
+    assert base.trainer.max_epochs == sgan.trainer.max_epochs  # the same passes over the training split
     model = build_model(base)  # no `loss` argument: build_model must not pass one
     assert isinstance(model, SupervisedBaseline) and isinstance(model.discriminator, SGANDiscriminator)
     x = torch.rand(3, 1, 28, 28) * 2 - 1

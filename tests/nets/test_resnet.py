@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.nets.resnet import ResnetBlock, ResnetGenerator
+from gan_lightning.nets.resnet import ResnetBlock, ResnetGenerator, default_n_blocks
+from tests.hydra_utils import compose_config
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
@@ -19,7 +20,7 @@ def test_shapes_and_range(h, w, cin, cout, norm):
 
 def test_paper_layout():
     with torch.device("meta"):  # c7s1-64, d128, d256, R256 x 9, u128, u64, c7s1-3 at paper scale
-        g = ResnetGenerator(3, 3)
+        g = ResnetGenerator(3, 3, image_size=256)
     layers = list(g.net)
     convs = [m for m in layers if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     assert [(type(m), m.out_channels, m.kernel_size[0], m.stride[0]) for m in convs] == [
@@ -77,11 +78,44 @@ def test_bad_n_blocks(bad):
         ResnetGenerator(3, 3, n_blocks=bad)
 
 
+@pytest.mark.parametrize("image_size,expected", [(32, 6), (128, 6), (255, 6), (256, 9), (512, 9)])
+def test_n_blocks_follows_the_image_size(image_size, expected):
+    # Zhu 2017, appendix 7.2: 6 residual blocks at 128x128, 9 at 256x256 and higher resolution
+    assert default_n_blocks(image_size) == expected
+    with torch.device("meta"):
+        g = ResnetGenerator(3, 3, image_size=image_size, base_width=4)
+    assert g.n_blocks == expected and sum(isinstance(m, ResnetBlock) for m in g.modules()) == expected
+
+
+def test_explicit_n_blocks_wins_over_the_image_size():
+    for image_size in (None, 128, 256):
+        assert ResnetGenerator(3, 3, n_blocks=2, base_width=4, image_size=image_size).n_blocks == 2
+    with pytest.raises(ValueError, match=r"model\.generator\.n_blocks is null and model\.generator\.image_size"):
+        ResnetGenerator(3, 3)
+    with pytest.raises(ValueError, match=r"model\.generator\.image_size must be an integer >= 1"):
+        ResnetGenerator(3, 3, image_size=0)
+
+
+@pytest.mark.parametrize("data,expected", [("sneaker2boot", 6), ("unaligned", 9)])
+def test_cyclegan_config_follows_data_image_size(data, expected, tmp_path):
+    from hydra.utils import instantiate
+
+    cfg = compose_config("train", ["model=cyclegan", f"data={data}", "loss=lsgan"], tmp_path)
+    gens = cfg.model.generator.modules
+    assert gens.AtoB.n_blocks is None and gens.AtoB.image_size == gens.BtoA.image_size == cfg.data.image_size
+    with torch.device("meta"):
+        assert [instantiate(gens[k]).n_blocks for k in ("AtoB", "BtoA")] == [expected, expected]
+    cfg = compose_config("train", ["model=cyclegan", f"data={data}", "loss=lsgan",
+                                   "model.generator.modules.AtoB.n_blocks=3"], tmp_path)
+    with torch.device("meta"):
+        assert instantiate(cfg.model.generator.modules.BtoA).n_blocks == 3  # explicit, and BtoA follows AtoB
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"model\.generator\.norm.*'batch', 'instance'"):
-        ResnetGenerator(3, 3, norm="group")
+        ResnetGenerator(3, 3, n_blocks=1, norm="group")
     with pytest.raises(ValueError, match=r"model\.generator\.dropout"):
-        ResnetGenerator(3, 3, dropout=-0.1)
+        ResnetGenerator(3, 3, n_blocks=1, dropout=-0.1)
     g = ResnetGenerator(3, 3, n_blocks=1, base_width=4)
     for shape in [(1, 3, 30, 32), (1, 3, 4, 4), (1, 1, 32, 32), (3, 32, 32)]:
         with pytest.raises(ValueError, match="x must be"):

@@ -51,7 +51,8 @@ def test_multirun_runs_each_job_in_its_own_dir(loss_sweep):
 
 
 def test_compare_writes_table_and_curves(loss_sweep, tmp_path, capsys):
-    md, png = compare(loss_sweep, output_dir=tmp_path)
+    compare_main([str(loss_sweep), "--output-dir", str(tmp_path)])  # python -m gan_lightning.compare <dir>
+    md, png = tmp_path / "compare.md", tmp_path / "compare.png"
     table = md.read_text()
     rows = [line for line in table.splitlines() if line.startswith("| 0") or line.startswith("| 1")]
     assert len(rows) == 2 and "loss=non_saturating" in rows[0] and "loss=lsgan" in rows[1]

@@ -4,7 +4,8 @@ For each model both loops run in the same process on the same device with the sa
 initialisation), batch, precision, losses, optimizers and in-memory data, so the ratio isolates the framework's
 overhead (the LightningModule's manual optimization inside a real ``pl.Trainer``, metrics / callbacks / logger off):
 
-* ``dcgan``: DCGAN G / D, non-saturating loss (the README's default run).
+* ``dcgan``: DCGAN G / D, non-saturating loss (the README's default run), on real MNIST training images when
+  ``$GAN_DATA_DIR`` holds MNIST (random images otherwise; the script says which).
 * ``pix2pix``: U-Net G, 70x70 PatchGAN D on (x, y), BCE-with-logits GAN loss with D's loss halved + 100 * L1
   (Isola 2017), BatchNorm, dropout 0.5.
 * ``cyclegan``: two ResNet Gs (6 blocks), two 70x70 PatchGAN Ds, InstanceNorm, LSGAN (scale 1) with D's loss
@@ -36,6 +37,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -249,10 +251,28 @@ def random_images(n: int, channels: int, size: int) -> Tensor:
     return torch.rand(n, channels, size, size) * 2 - 1
 
 
+def mnist_images(n: int, size: int) -> Tensor | None:
+    """The first ``n`` real MNIST training images at ``size`` (N, 1, size, size) in [-1, 1], read through the
+    framework's datamodule from ``$GAN_DATA_DIR``; None when the data is absent (random images are timed then)."""
+    data_dir = os.environ.get("GAN_DATA_DIR")
+    if not data_dir or not Path(data_dir, "MNIST").is_dir():
+        return None
+    from gan_lightning.data.vision import MNISTDataModule
+
+    cache = os.environ.get("GAN_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache"))
+    dm = MNISTDataModule(data_dir=data_dir, cache_dir=cache, image_size=size, batch_size=1, num_workers=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    return torch.stack([dm.train_set[i % len(dm.train_set)][0] for i in range(n)])
+
+
 def dcgan_case(args, device: torch.device) -> Case:
     channels = args.channels or 1
     n = num_images(args)
-    data = TensorDataset(random_images(n, channels, args.image_size), torch.zeros(n, dtype=torch.long))
+    real = mnist_images(n, args.image_size) if channels == 1 else None
+    print(f"dcgan data: {'MNIST training images' if real is not None else 'random images (set GAN_DATA_DIR for MNIST)'}")
+    images = real if real is not None else random_images(n, channels, args.image_size)
+    data = TensorDataset(images, torch.zeros(n, dtype=torch.long))
 
     def build():
         return (DCGANGenerator(latent_dim=100, channels=channels, image_size=args.image_size),

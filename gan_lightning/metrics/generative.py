@@ -31,6 +31,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.metrics.domain import DomainFeatureExtractor, preserve_global_rng
 from gan_lightning.utils.images import to_uint8
+from gan_lightning.utils.net_files import sha256_of
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_SHA256_PREFIX = "6726825d"
@@ -56,7 +57,7 @@ def verify_inception_weights(path: str | os.PathLike) -> Path:
             f"Inception weights not found at {path}. Download {INCEPTION_WEIGHTS} from {INCEPTION_URL} on a machine "
             f"with internet, copy it here, and set metrics.inception_weights=/path/to/{INCEPTION_WEIGHTS} (or the env "
             "var GAN_INCEPTION_WEIGHTS). Offline and for quick comparisons, use metrics.feature_extractor=domain.")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)  # streamed: the weights are about 90 MB
     if not digest.startswith(INCEPTION_SHA256_PREFIX):
         raise InceptionWeightsError(f"{path} has sha256 {digest[:16]}..., not the {INCEPTION_SHA256_PREFIX}... of "
                                     f"{INCEPTION_WEIGHTS}: scores with other weights are not comparable with published ones.")

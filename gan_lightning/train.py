@@ -33,6 +33,7 @@ from gan_lightning.checkpoint import AtomicCheckpointIO, resolve_ckpt_path
 from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
+from gan_lightning.data.semi_supervised import fully_labeled_config
 from gan_lightning.train_classifier import train_classifier
 from gan_lightning.train_scorer import train_scorer
 from gan_lightning.utils.config import instantiate
@@ -62,7 +63,7 @@ def ensure_domain_classifier(cfg: DictConfig, dataset: str) -> None:
     clf_cfg = OmegaConf.load(CONFIG_DIR / "train_classifier.yaml")
     del clf_cfg["defaults"]
     clf_cfg = OmegaConf.merge(clf_cfg, {
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "data": fully_labeled_config(OmegaConf.to_container(cfg.data, resolve=True)),
         "paths": OmegaConf.to_container(cfg.paths, resolve=True),
         "dataset": dataset,
         "output": entry.classifier_path,

@@ -63,7 +63,7 @@ def test_dcgan_fid_is_kid_with_protocol(env, tmp_path):
 
 
 def test_task_metrics_of_a_semi_supervised_checkpoint(env, tmp_path):
-    ckpt = checkpoint(tmp_path, "experiment=sgan_mnist_100", "data.batch_size=8", *SMALL_GENERATIVE,
+    ckpt = checkpoint(tmp_path, "experiment=sgan_conv_mnist_100", "data.batch_size=8", *SMALL_GENERATIVE,
                       "metrics.evaluators.test_error.max_samples=100")
     result = evaluate(eval_cfg(tmp_path, ckpt, "metrics=[test_error]"))
     assert set(result["values"]) == {"test_error", "epoch"} and 0 <= result["values"]["test_error"] <= 1

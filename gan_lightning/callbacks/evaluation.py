@@ -196,8 +196,12 @@ class TestSplitClassification(TestSplitEvaluation):
         if not callable(getattr(pl_module, "classify", None)):
             raise RuntimeError(f"{type(pl_module).__name__} has no classify(x) -> logits (N, K) for {type(self).__name__}")
         images, labels = self.test_data(trainer.datamodule, self.fast_dev_limit(trainer))[:2]
-        logits = torch.cat([pl_module.classify(x.to(pl_module.device)).cpu() for x in images.split(self.batch_size)])
+        logits = torch.cat([self.classify(pl_module, x.to(pl_module.device)).cpu() for x in images.split(self.batch_size)])
         return self.score(logits.argmax(1), labels.long(), logits.shape[1])
+
+    def classify(self, pl_module: pl.LightningModule, x: Tensor) -> Tensor:
+        """Logits (N, K) of a batch of test images; ``pl_module.classify`` here."""
+        return pl_module.classify(x)
 
 
 class EvaluationCallback(PeriodicEvaluation):

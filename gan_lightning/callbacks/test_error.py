@@ -24,6 +24,9 @@ class TestErrorCallback(TestSplitClassification):
         batch_size: images per ``classify`` call.
         max_samples: evaluate on this many evenly spaced test images (None: all).
         every_n_g_steps: optional generator-step cadence (None or 0: off).
+        averaged: score the module's averaged classifier where it keeps one (``classify(x)``); False scores the
+            raw D (``classify(x, averaged=False)``).
+        name: the logged name, ``metrics/<name>``.
 
     Raises:
         ValueError: for a negative cadence, ``batch_size < 1`` or ``max_samples < 1``.
@@ -32,8 +35,16 @@ class TestErrorCallback(TestSplitClassification):
 
     config_key = "metrics.evaluators.test_error"
 
+    def __init__(self, *args: Any, averaged: bool = True, name: str = "test_error", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.averaged, self.name = bool(averaged), str(name)
+
+    def classify(self, pl_module: Any, x: Tensor) -> Tensor:
+        # averaged=False scores D itself where the module keeps an averaged D (SGAN's d_average_decay)
+        return pl_module.classify(x) if self.averaged else pl_module.classify(x, averaged=False)
+
     def score(self, pred: Tensor, labels: Tensor, num_classes: int) -> dict[str, Any]:
-        return {"test_error": float((pred != labels).float().mean())}
+        return {self.name: float((pred != labels).float().mean())}
 
     def compute(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
         return {**super().compute(trainer, pl_module), "epoch": int(trainer.current_epoch)}

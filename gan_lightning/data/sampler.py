@@ -54,6 +54,14 @@ class ResumableRandomSampler(Sampler[int]):
             raise ValueError(f"num_samples_done must be >= 0, got {num_samples_done}")
         self._resume = (int(epoch), int(num_samples_done))
 
+    def twin(self, seed: int) -> "ResumableRandomSampler":
+        """A sampler over the same indices, ranks, epoch and pending resume position, shuffled with ``seed``: a
+        second, independent pass over the data that resumes exactly with this one."""
+        other = ResumableRandomSampler(self.n, seed=seed, shuffle=self.shuffle, num_replicas=self.num_replicas,
+                                       rank=self.rank)
+        other.epoch, other._resume = self.epoch, self._resume
+        return other
+
     def order(self, epoch: int) -> torch.Tensor:
         """This rank's index order of ``epoch`` (int64 tensor of length ``len(self)``; all n on one process)."""
         if not self.shuffle:

@@ -7,7 +7,9 @@ baselines. Train batches are dicts::
 
 with ``x_l`` float32 (B, C, H, W) in [-1, 1], ``y_l`` int64 (B,), and ``x_u`` float32
 (batches_per_step * B, C, H, W) in [-1, 1] carrying no labels at all: the unlabeled dataset yields images only,
-so the labels of the unlabeled images cannot reach a loss.
+so the labels of the unlabeled images cannot reach a loss. With ``generator_stream`` the dict also holds
+``"unlabeled_g"``: B more unlabeled images from a second, independently shuffled pass over the same images, the
+batch the generator's feature matching sees in the authors' code for Salimans et al. 2016.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gan_lightning.data.vision import FashionMNISTDataModule, MNISTDataModule, T
 # shuffled by the same generator state.
 _RANK_SEED_STRIDE = 1 << 32  # more passes than any run makes: ranks never share a permutation seed
 _LABELED_ORDER_SEED_OFFSET = 1_000_003
+_GENERATOR_STREAM_SEED_OFFSET = 2_000_003
 
 
 def balanced_labeled_indices(targets: Tensor, num_labeled: int, num_classes: int, labeled_seed: int) -> Tensor:
@@ -134,8 +137,9 @@ class SemiSupervisedLoader:
     know nor restore. Lightning finds the sampler through ``self.sampler`` and calls its ``set_epoch``.
     """
 
-    def __init__(self, unlabeled: DataLoader, labeled: LabeledStream, resume: tuple[int, int] | None = None) -> None:
-        self.unlabeled, self.labeled = unlabeled, labeled
+    def __init__(self, unlabeled: DataLoader, labeled: LabeledStream, resume: tuple[int, int] | None = None,
+                 generator_stream: DataLoader | None = None) -> None:
+        self.unlabeled, self.labeled, self.generator_stream = unlabeled, labeled, generator_stream
         self.sampler: ResumableRandomSampler = unlabeled.sampler
         self._resume = resume  # (epoch, batches already done in it), one-shot like the sampler's
 
@@ -152,8 +156,13 @@ class SemiSupervisedLoader:
             if self._resume[0] == epoch:
                 start = self._resume[1]
             self._resume = None
-        for i, x_u in enumerate(self.unlabeled, start=start):
-            yield {"labeled": self.labeled.batch(epoch * len(self) + i), "unlabeled": x_u}
+        if self.generator_stream is None:
+            for i, x_u in enumerate(self.unlabeled, start=start):
+                yield {"labeled": self.labeled.batch(epoch * len(self) + i), "unlabeled": x_u}
+            return
+        self.generator_stream.sampler.set_epoch(epoch)
+        for i, (x_u, x_g) in enumerate(zip(self.unlabeled, self.generator_stream), start=start):
+            yield {"labeled": self.labeled.batch(epoch * len(self) + i), "unlabeled": x_u, "unlabeled_g": x_g}
 
 
 class SemiSupervisedDataModule(TorchvisionDataModule):
@@ -176,16 +185,24 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
     Args:
         num_labeled: size of the labeled subset (Salimans et al. 2016 use 100 on MNIST).
         labeled_seed: seed of the choice of the labeled images (independent of ``seed``).
+        generator_stream: also deliver ``"unlabeled_g"``, B images per batch from a second pass over the unlabeled
+            images in its own order (seeded from ``seed``, resumed exactly with the first).
         **kwargs: as for :class:`TorchvisionDataModule`.
 
     Raises:
         ValueError: naming ``data.num_labeled`` if it is not a positive multiple of ``num_classes`` (at
-            construction) or larger than the data allows (at ``setup``); the base-class checks.
+            construction) or larger than the data allows (at ``setup``); ``data.generator_stream`` with
+            ``batches_per_step`` > 1; the base-class checks.
         DataNotFoundError: from ``prepare_data()`` / ``setup()`` when the data is missing.
     """
 
-    def __init__(self, *, num_labeled: int = 100, labeled_seed: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *, num_labeled: int = 100, labeled_seed: int = 0, generator_stream: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        _check("generator_stream", generator_stream, not generator_stream or self.batches_per_step == 1,
+               f"a second unlabeled stream needs one D minibatch per step (data.batches_per_step=1, model.n_critic=1), "
+               f"got data.batches_per_step={self.batches_per_step}; or set data.generator_stream=false")
+        self.generator_stream = bool(generator_stream)
         k = self.num_classes
         _check("num_labeled", num_labeled, num_labeled >= k and num_labeled % k == 0,
                f"use a positive multiple of the {k} classes so the subset is balanced, e.g. {10 * k}")
@@ -217,7 +234,14 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
         # Under DDP each rank cycles the labeled set in its own order (the set is too small to shard).
         rank_seed = self.seed + _RANK_SEED_STRIDE * self.world_size_and_rank[1]
         stream = LabeledStream(self.labeled_images, self.labeled_labels, self.batch_size, rank_seed)
-        return SemiSupervisedLoader(unlabeled, stream, start)
+        second = None
+        if self.generator_stream:
+            sampler = unlabeled.sampler.twin(self.seed + _GENERATOR_STREAM_SEED_OFFSET)
+            second = DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
+                                num_workers=self.num_workers, pin_memory=self.pin_memory,
+                                persistent_workers=self.num_workers > 0,
+                                generator=torch.Generator().manual_seed(self.seed))
+        return SemiSupervisedLoader(unlabeled, stream, start, second)
 
 
 class SemiSupervisedMNISTDataModule(SemiSupervisedDataModule, MNISTDataModule):
@@ -226,3 +250,21 @@ class SemiSupervisedMNISTDataModule(SemiSupervisedDataModule, MNISTDataModule):
 
 class SemiSupervisedFashionMNISTDataModule(SemiSupervisedDataModule, FashionMNISTDataModule):
     """Fashion-MNIST with ``num_labeled`` labeled train images; see :class:`SemiSupervisedDataModule`."""
+
+
+SEMI_SUPERVISED_KEYS = ("num_labeled", "labeled_seed", "generator_stream")
+
+
+def fully_labeled_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The config of the fully labeled datamodule behind a semi-supervised one (``data=mnist_semi`` ->
+    :class:`~gan_lightning.data.vision.MNISTDataModule` with the same paths, size and seed), for what needs
+    ``(image, label)`` batches of the whole train split, such as the domain classifier; other configs unchanged."""
+    from hydra.utils import get_class
+
+    cls = get_class(data["_target_"])
+    if not issubclass(cls, SemiSupervisedDataModule):
+        return data
+    plain = next(c for c in cls.__mro__ if issubclass(c, TorchvisionDataModule)
+                 and not issubclass(c, SemiSupervisedDataModule) and c is not TorchvisionDataModule)
+    out = {k: v for k, v in data.items() if k not in SEMI_SUPERVISED_KEYS}
+    return {**out, "_target_": f"{plain.__module__}.{plain.__qualname__}"}

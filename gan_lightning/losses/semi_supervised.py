@@ -93,21 +93,26 @@ def generator_adversarial_loss(fake_logits: Tensor) -> Tensor:
     return F.softplus(-real_logit(fake_logits)).mean()
 
 
-def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor, reduction: str = "sum") -> Tensor:
     """Feature matching ``|| E f(x) - E f(G(z)) ||_2^2`` (Salimans et al. 2016, sec. 3.1), a scalar.
 
-    The squared L2 norm (a sum over features) as in the paper; the authors' code averages over the
-    features instead, which only rescales the loss (Adam is insensitive to that scale).
+    ``reduction="sum"`` is the paper's squared L2 norm; ``"mean"`` averages the squared differences over the F
+    features, as the authors' MNIST code does (``T.mean(T.square(mom_gen - mom_real))``). The two differ by the
+    factor F, which matters to Adam only through its epsilon.
 
     Args:
         real_features: (N, F) features of real images on an intermediate D layer (treated as constants:
             pass them detached, only the generator is trained with this loss).
         fake_features: (M, F) features of generated images.
+        reduction: ``"sum"`` or ``"mean"`` over the features.
 
     Raises:
-        ValueError: if the inputs are not 2-D with the same number of features.
+        ValueError: if the inputs are not 2-D with the same number of features, or for another ``reduction``.
     """
     if real_features.dim() != 2 or fake_features.dim() != 2 or real_features.shape[1] != fake_features.shape[1]:
         raise ValueError(f"features must be (N, F) and (M, F), got {tuple(real_features.shape)} "
                          f"and {tuple(fake_features.shape)}")
-    return (real_features.mean(0) - fake_features.mean(0)).pow(2).sum()
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    squared = (real_features.mean(0) - fake_features.mean(0)).pow(2)
+    return squared.sum() if reduction == "sum" else squared.mean()

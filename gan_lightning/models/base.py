@@ -25,6 +25,7 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 CHECKPOINT_KEY = "gan_lightning"
+LATENT_DISTRIBUTIONS = ("normal", "uniform")  # a generator's `latent_distribution` attribute picks one
 
 
 def check_optimizer(key: str, factory: Any) -> None:
@@ -178,8 +179,12 @@ class AdversarialModule(RunStateModule):
         if ema_decay is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
+        self.latent_distribution = str(getattr(generator, "latent_distribution", "normal"))
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"{type(generator).__name__}.latent_distribution must be one of {LATENT_DISTRIBUTIONS}, "
+                             f"got {self.latent_distribution!r}.")
         fixed = torch.Generator().manual_seed(fixed_seed)
-        self.register_buffer("fixed_z", torch.randn(num_fixed_samples, self.latent_dim, generator=fixed))
+        self.register_buffer("fixed_z", draw_latent(num_fixed_samples, self.latent_dim, self.latent_distribution, fixed))
         cond = self.sample_condition(num_fixed_samples, generator=fixed)
         self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
 
@@ -195,6 +200,9 @@ class AdversarialModule(RunStateModule):
     @property
     def optimizer_steps_per_g_step(self) -> int:
         return (self.n_critic if self.train_discriminator else 0) + 1
+
+    def after_discriminator_step(self) -> None:
+        """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
 
     def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
         """Extra generator input for n samples (class labels for conditional models); None here."""
@@ -240,8 +248,9 @@ class AdversarialModule(RunStateModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I) of shape (n, latent_dim) on the module's device."""
-        return torch.randn(n, self.latent_dim, device=self.device, generator=generator)
+        """z of shape (n, latent_dim) on the module's device, from the generator's ``latent_distribution``:
+        ``"normal"`` (the default), N(0, I); ``"uniform"``, U(0, 1) per coordinate (Salimans et al. 2016's code)."""
+        return draw_latent(n, self.latent_dim, self.latent_distribution, generator, self.device)
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -314,6 +323,7 @@ class AdversarialModule(RunStateModule):
             with self.toggled_optimizer(opt_d):
                 d_loss, d_logs = self.discriminator_loss(part)
                 self._step(opt_d, d_loss)
+            self.after_discriminator_step()
         with self.toggled_optimizer(opt_g):
             g_loss, g_logs = self.generator_loss(parts[-1])
             self._step(opt_g, g_loss)
@@ -356,6 +366,15 @@ class AdversarialModule(RunStateModule):
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)  # BatchNorm statistics follow G
+
+
+def draw_latent(n: int, dim: int, distribution: str, generator: torch.Generator | None = None,
+                device: torch.device | str = "cpu") -> Tensor:
+    """z (n, dim) on ``device``: N(0, I) for ``"normal"``, U(0, 1) per coordinate for ``"uniform"``; drawn on the
+    ``generator``'s device when one is given (the global RNG otherwise)."""
+    where = generator.device if generator is not None else device
+    draw = torch.rand if distribution == "uniform" else torch.randn
+    return draw(n, dim, device=where, generator=generator).to(device)
 
 
 def _capture_rng_state() -> dict[str, Any]:

@@ -17,6 +17,14 @@ from gan_lightning.losses.semi_supervised import (
     unsupervised_loss,
 )
 from gan_lightning.models.base import AdversarialModule
+from gan_lightning.models.classifier_state import (
+    check_average_decay,
+    init_images,
+    maybe_data_dependent_init,
+    update_average_,
+    zero_average,
+)
+from gan_lightning.nets.layers import frozen_batchnorm_stats
 
 # Generator losses the (K+1)-class model supports: their D side, softplus(-r) + softplus(f) on the real-vs-fake
 # log-odds r, is exactly the unsupervised loss of Salimans et al. (2016, sec. 5).
@@ -28,23 +36,32 @@ Batch = dict[str, Any]
 class SemiSupervisedGAN(AdversarialModule):
     """SGAN: D classifies an image into one of K real classes or "generated"; G is trained against it.
 
-    Discriminator step (one per D minibatch), on logits l (N, K+1) of one forward pass over
-    ``[x_labeled, x_unlabeled, G(z)]``::
+    Discriminator step (one per D minibatch), on logits l (N, K+1) of the labeled, unlabeled and generated images::
 
-        L_D = L_sup(l_labeled, y) + lambda_unsup * L_unsup(l_labeled and l_unlabeled, l_fake)
+        L_D = L_sup(l_labeled, y) + lambda_unsup * L_unsup(l_unlabeled, l_fake)
 
     (:func:`~gan_lightning.losses.semi_supervised.supervised_loss`,
-    :func:`~gan_lightning.losses.semi_supervised.unsupervised_loss`; Salimans 2016, sec. 5, weight 1 there).
-    One forward pass so BatchNorm normalises real and generated images with the same statistics, in training
-    as in evaluation (its running statistics then describe that same mixture).
+    :func:`~gan_lightning.losses.semi_supervised.unsupervised_loss`; Salimans 2016, sec. 5; the authors' MNIST code
+    computes L_unsup on the unlabeled batch only and weights it 0.5). The real images go through D in one pass and
+    the generated ones in another that leaves BatchNorm's running statistics untouched, so the statistics that
+    evaluation uses describe real data only.
 
     Generator step::
 
-        L_G = [feature_matching] * ||E f(x_unlabeled) - E f(G(z))||^2 + lambda_adv * loss.generator_loss(r_fake)
+        L_G = [feature_matching] * ||E f(x_unlabeled') - E f(G(z))||^2 + lambda_adv * loss.generator_loss(r_fake)
 
-    with f = ``discriminator.features`` (Salimans 2016, sec. 3.1) and r = log-odds of "real"
-    (:func:`~gan_lightning.losses.semi_supervised.real_logit`), i.e. ``-log(1 - p_fake)`` for the
-    non-saturating loss.
+    with f = ``discriminator.features`` (Salimans 2016, sec. 3.1), r = log-odds of "real"
+    (:func:`~gan_lightning.losses.semi_supervised.real_logit`), and x_unlabeled' the batch's ``"unlabeled_g"``
+    images when the datamodule delivers that second, independently shuffled stream (``data.generator_stream``;
+    the authors' code), else its ``"unlabeled"`` images. Real and generated images share one D pass (BatchNorm
+    must not normalise each set on its own, which would erase the first moments feature matching compares) that
+    changes no running statistic.
+
+    With ``d_average_decay``, an average of D's parameters (starting at zero, ``a <- a + (1 - decay) (p - a)``
+    after every D step, as in the authors' code) is kept in :attr:`discriminator_average` and saved in
+    checkpoints; :meth:`classify` uses it. A D with ``data_dependent_init`` (the weight-normalized
+    :class:`~gan_lightning.nets.sgan.SGANMLPDiscriminator`) is initialized at the start of a fresh run on
+    ``init_batch_size`` train images drawn with ``data.seed``.
 
     Batches are the dicts of :class:`gan_lightning.data.semi_supervised.SemiSupervisedDataModule`; the unlabeled
     images come without labels, so no unlabeled label can reach a loss.
@@ -56,17 +73,23 @@ class SemiSupervisedGAN(AdversarialModule):
     Args:
         generator: z (N, latent_dim) -> images (N, C, H, W) in [-1, 1], with ``latent_dim``.
         discriminator: images -> logits (N, K+1), with ``features(x)`` (N, F), ``logits_from_features`` and
-            ``num_classes`` = K (:class:`gan_lightning.nets.sgan.SGANDiscriminator`).
+            ``num_classes`` = K (:class:`gan_lightning.nets.sgan.SGANDiscriminator` or ``SGANMLPDiscriminator``).
         loss: the ``loss`` group; only its ``generator_loss`` is used (for ``lambda_adv``). Must be
             ``non_saturating`` or ``minimax``, whose D side is L_unsup.
-        lambda_unsup: weight of L_unsup in the D loss (>= 0; 1 in Salimans 2016).
+        lambda_unsup: weight of L_unsup in the D loss (>= 0; 1 in Salimans 2016's text, 0.5 in its code).
         feature_matching: train G with feature matching (Salimans 2016, sec. 3.1).
         lambda_adv: weight of the adversarial G term (>= 0; 0 = pure feature matching as in the paper).
+        d_average_decay: decay of the averaged D that :meth:`classify` uses (None: no average; 0.9999 in the
+            authors' code).
+        init_batch_size: images of the data-dependent init (500 in the authors' code).
+        feature_matching_reduction: ``"sum"`` over the features (the paper's squared norm) or ``"mean"`` (the
+            authors' code); see :func:`~gan_lightning.losses.semi_supervised.feature_matching_loss`.
         **kwargs: :class:`AdversarialModule` arguments (optimizers, n_critic, EMA, ...).
 
     Raises:
         ValueError: for a loss other than non_saturating / minimax, a negative ``lambda_unsup`` / ``lambda_adv``,
-            no generator objective (``feature_matching`` false and ``lambda_adv`` 0), a discriminator without
+            no generator objective (``feature_matching`` false and ``lambda_adv`` 0), ``d_average_decay`` outside
+            [0, 1), ``init_batch_size < 2``, another ``feature_matching_reduction``, a discriminator without
             ``num_classes`` / ``features``, and the base-class checks.
     """
 
@@ -78,6 +101,9 @@ class SemiSupervisedGAN(AdversarialModule):
         lambda_unsup: float = 1.0,
         feature_matching: bool = True,
         lambda_adv: float = 0.0,
+        d_average_decay: float | None = None,
+        init_batch_size: int = 500,
+        feature_matching_reduction: str = "sum",
         **kwargs: Any,
     ) -> None:
         name = getattr(loss, "name", type(loss).__name__)
@@ -93,6 +119,13 @@ class SemiSupervisedGAN(AdversarialModule):
         if not feature_matching and lambda_adv == 0:
             raise ValueError("model.feature_matching=false with model.lambda_adv=0 leaves G without an objective; "
                              "set model.feature_matching=true or model.lambda_adv > 0 (e.g. 1.0).")
+        check_average_decay(d_average_decay, "model.d_average_decay")
+        if not isinstance(init_batch_size, int) or init_batch_size < 2:
+            raise ValueError(f"model.init_batch_size must be an integer >= 2, got {init_batch_size!r}; the authors "
+                             "use 500.")
+        if feature_matching_reduction not in ("sum", "mean"):
+            raise ValueError(f"model.feature_matching_reduction must be 'sum' or 'mean', got "
+                             f"{feature_matching_reduction!r}.")
         for attr in ("num_classes", "features", "logits_from_features"):
             if not hasattr(discriminator, attr):
                 raise ValueError(f"{type(discriminator).__name__} has no `{attr}`: SGAN needs a (K+1)-way "
@@ -102,6 +135,22 @@ class SemiSupervisedGAN(AdversarialModule):
         self.lambda_unsup = float(lambda_unsup)
         self.feature_matching = bool(feature_matching)
         self.lambda_adv = float(lambda_adv)
+        self.d_average_decay = d_average_decay
+        self.init_batch_size = init_batch_size
+        self.feature_matching_reduction = feature_matching_reduction
+        self.discriminator_average = zero_average(discriminator) if d_average_decay is not None else None
+
+    def on_train_start(self) -> None:
+        # Before the base class splits the RNG by DDP rank: every rank draws the same init.
+        if self.g_step == 0 and self._pending_rng is None:
+            datamodule = self.trainer.datamodule
+            images = init_images(datamodule.train_set, self.init_batch_size, datamodule.seed)
+            maybe_data_dependent_init(self.discriminator, images.to(self.device))
+        super().on_train_start()
+
+    def after_discriminator_step(self) -> None:
+        if self.discriminator_average is not None:
+            update_average_(self.discriminator_average, self.discriminator, self.d_average_decay)
 
     # ----------------------------------------------------------------- hooks of AdversarialModule
     def split_batch(self, batch: Batch) -> list[Batch]:
@@ -119,10 +168,11 @@ class SemiSupervisedGAN(AdversarialModule):
         n_l, n_u = x_l.shape[0], x_u.shape[0]
         with torch.no_grad():
             fake = self.generator(self.sample_latent(n_u))
-        logits = self.discriminator(torch.cat([x_l, x_u, fake]))
-        real_logits, fake_logits = logits[: n_l + n_u], logits[n_l + n_u :]
+        real_logits = self.discriminator(torch.cat([x_l, x_u]))
+        with frozen_batchnorm_stats(self.discriminator):
+            fake_logits = self.discriminator(fake)
         loss_sup = supervised_loss(real_logits[:n_l], y_l)
-        loss_unsup = unsupervised_loss(real_logits, fake_logits)
+        loss_unsup = unsupervised_loss(real_logits[n_l:], fake_logits)
         loss = loss_sup + self.lambda_unsup * loss_unsup
         with torch.no_grad():
             logs = {
@@ -134,29 +184,31 @@ class SemiSupervisedGAN(AdversarialModule):
         return loss, logs
 
     def generator_loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        x_u = batch["unlabeled"]
+        x_u = batch.get("unlabeled_g", batch["unlabeled"])
         fake = self.generator(self.sample_latent(x_u.shape[0]))
-        # One pass over real and generated images: BatchNorm must not normalise each set on its own, which
-        # would erase much of the first-moment difference that feature matching matches.
-        features = self.discriminator.features(torch.cat([x_u, fake]))
+        with frozen_batchnorm_stats(self.discriminator):
+            features = self.discriminator.features(torch.cat([x_u, fake]))
         real_features, fake_features = features[: x_u.shape[0]].detach(), features[x_u.shape[0] :]
         loss = fake.new_zeros(())
         logs: dict[str, Tensor] = {}
         if self.feature_matching:
-            fm = feature_matching_loss(real_features, fake_features)
+            fm = feature_matching_loss(real_features, fake_features, self.feature_matching_reduction)
             loss = loss + fm
             logs["loss/g_feature_matching"] = fm.detach()
         if self.lambda_adv:
-            adv = self.loss.generator_loss(real_logit(self.discriminator.logits_from_features(fake_features)))
+            with frozen_batchnorm_stats(self.discriminator):
+                adv = self.loss.generator_loss(real_logit(self.discriminator.logits_from_features(fake_features)))
             loss = loss + self.lambda_adv * adv
             logs["loss/g_adversarial"] = adv.detach()
         return loss, logs
 
     # ----------------------------------------------------------------- classification
-    def classify(self, x: Tensor) -> Tensor:
-        """Class logits (N, K) of images (N, C, H, W) in [-1, 1]: D's K real-class logits.
+    def classify(self, x: Tensor, averaged: bool = True) -> Tensor:
+        """Class logits (N, K) of images (N, C, H, W) in [-1, 1]: D's K real-class logits, from the averaged D
+        when there is one and ``averaged`` (the authors' evaluation), else from D itself.
 
         Uses the module's current train/eval mode (callers evaluate in eval mode; see
         :class:`gan_lightning.callbacks.test_error.TestErrorCallback`).
         """
-        return self.discriminator(x)[:, : self.num_classes]
+        net = self.discriminator_average if averaged and self.discriminator_average is not None else self.discriminator
+        return net(x)[:, : self.num_classes]

@@ -1,9 +1,14 @@
-"""Building blocks shared by the image-to-image networks (U-Net, PatchGAN, ResNet generator): the normalization
-choice of Isola 2017 / Zhu 2017 and argument checks that name the config key."""
+"""Building blocks shared by the networks: the normalization choice of Isola 2017 / Zhu 2017 (U-Net, PatchGAN,
+ResNet generator), the weight-normalized layers and Gaussian noise of Salimans et al. 2016's MNIST nets, and
+argument checks that name the config key."""
 
 from __future__ import annotations
 
-from torch import nn
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
 
 NORMS: tuple[str, ...] = ("batch", "instance")
 
@@ -37,3 +42,112 @@ def check_int(key: str, value: int, minimum: int) -> None:
 def check_dropout(key: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{key} must be in [0, 1), got {key}={value!r}")
+
+
+class GaussianNoise(nn.Module):
+    """Additive Gaussian noise ``x + sigma * eps``, eps ~ N(0, 1), in train mode only; the identity in eval mode.
+
+    The regulariser of Salimans et al. 2016's MNIST discriminator (openai/improved-gan, ``GaussianNoiseLayer``).
+    Draws from the global torch RNG (saved in checkpoints, so a resume is exact).
+
+    Raises:
+        ValueError: ``sigma < 0``.
+    """
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        if not sigma >= 0:
+            raise ValueError(f"sigma must be >= 0, got sigma={sigma!r}")
+        self.sigma = float(sigma)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.sigma == 0:
+            return x
+        return x + self.sigma * torch.randn_like(x)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
+
+
+class WeightNormLinear(nn.Module):
+    """Linear layer with weight normalization, ``y = x (g * v / ||v||)^T + b`` (Salimans & Kingma 2016, eq. 2).
+
+    ``v`` (out, in) ~ N(0, ``init_std``) and ``b`` = 0 are trained; ``g`` (out,) starts at 1 and is trained only
+    when ``train_scale`` (a buffer otherwise), as in the ``DenseLayer`` of the authors' MNIST code for Salimans et
+    al. 2016 (openai/improved-gan), where only the output layer trains its scale. :func:`data_dependent_init_`
+    sets ``g`` and ``b`` from a batch (Salimans & Kingma 2016, sec. 3).
+
+    Input (N, in_features), output (N, out_features).
+
+    Raises:
+        ValueError: a size < 1 or ``init_std <= 0``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, train_scale: bool = False, init_std: float = 0.1) -> None:
+        super().__init__()
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
+        if not init_std > 0:
+            raise ValueError(f"init_std must be > 0, got init_std={init_std!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.v = nn.Parameter(torch.randn(out_features, in_features) * init_std)
+        self.b = nn.Parameter(torch.zeros(out_features))
+        scale = torch.ones(out_features)
+        if train_scale:
+            self.g = nn.Parameter(scale)
+        else:
+            self.register_buffer("g", scale)
+        self._init_pending = False
+
+    def weight(self) -> Tensor:
+        """The effective weight (out, in), each row of norm ``g`` (a zero ``v`` gives a zero row, not NaN)."""
+        return self.v * (self.g * self.v.pow(2).sum(1).add(1e-12).rsqrt()).unsqueeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._init_pending:
+            self._init_from(x)
+        return nn.functional.linear(x, self.weight(), self.b)
+
+    @torch.no_grad()
+    def _init_from(self, x: Tensor) -> None:
+        pre = nn.functional.linear(x, self.weight())
+        mean = pre.mean(0)
+        std = (pre - mean).pow(2).mean(0).add(1e-12).sqrt()
+        self.g.div_(std)
+        self.b.copy_(-mean / std)
+        self._init_pending = False
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, train_scale={isinstance(self.g, nn.Parameter)}"
+
+
+@torch.no_grad()
+def data_dependent_init_(net: nn.Module, x: Tensor) -> None:
+    """Data-dependent initialization of every :class:`WeightNormLinear` in ``net``, in place (Salimans & Kingma
+    2016, sec. 3): one forward pass of the batch ``x`` in which each layer, in order, sets ``g <- g / std`` and
+    ``b <- -mean / std`` of its pre-activations, so they have zero mean and unit variance on that batch (given
+    the layers below, already initialized). The pass runs in ``net``'s current train/eval mode (the authors'
+    code runs it with the noise on) and its output is discarded.
+    """
+    layers = [m for m in net.modules() if isinstance(m, WeightNormLinear)]
+    for layer in layers:
+        layer._init_pending = True
+    try:
+        net(x)
+    finally:
+        for layer in layers:
+            layer._init_pending = False
+
+
+@contextmanager
+def frozen_batchnorm_stats(net: nn.Module) -> Iterator[None]:
+    """Inside, BatchNorm layers of ``net`` in train mode still normalise with the batch statistics but leave their
+    running statistics (and ``num_batches_tracked``) untouched; restored on exit."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.track_running_stats = True

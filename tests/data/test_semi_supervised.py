@@ -144,3 +144,37 @@ def test_labeled_stream_continues_across_epochs(data_dir, tmp_path):
     assert torch.equal(second_epoch["labeled"][1], stream.batch(len(loader))[1])
     assert torch.equal(first["labeled"][1], stream.batch(0)[1])
     assert not torch.equal(first["unlabeled"], second_epoch["unlabeled"])
+
+
+def test_labeled_set_is_tiled_and_reshuffled_every_batch_when_the_batch_is_the_set():
+    """The authors' MNIST setup (100 labels, batches of 100): each epoch tiles the labeled set, one reshuffled copy
+    per batch, so every labeled image is seen exactly once per batch."""
+    images, labels = torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10)
+    stream = LabeledStream(images, labels, batch_size=10, seed=0)
+    batches = [stream.indices(g) for g in range(6)]
+    assert all(sorted(b.tolist()) == list(range(10)) for b in batches)
+    assert len({tuple(b.tolist()) for b in batches}) == 6  # a new order each time
+
+
+def test_generator_stream_is_a_second_independent_pass(data_dir, tmp_path):
+    dm = _dm(data_dir, tmp_path, batches_per_step=1, generator_stream=True)
+    loader = dm.train_dataloader()
+    batches = _take(loader, 3)
+    assert all(set(b) == {"labeled", "unlabeled", "unlabeled_g"} for b in batches)
+    assert batches[0]["unlabeled_g"].shape == batches[0]["unlabeled"].shape == (16, 1, 28, 28)
+    order = loader.sampler.order(0)
+    second = loader.generator_stream.sampler.order(0)
+    assert sorted(second.tolist()) == sorted(order.tolist()) and not torch.equal(second, order)  # same images, own order
+    expected = torch.stack([dm.train_set[i] for i in second[16:32].tolist()])
+    assert torch.equal(batches[1]["unlabeled_g"], expected)
+    # Resumed mid-epoch, both unlabeled streams continue where they were.
+    dm.load_state_dict({"epoch": 0, "samples_done": 2 * dm.loader_batch_size})
+    resumed = _take(dm.train_dataloader(), 1)[0]
+    assert torch.equal(resumed["unlabeled"], batches[2]["unlabeled"])
+    assert torch.equal(resumed["unlabeled_g"], batches[2]["unlabeled_g"])
+
+
+def test_generator_stream_needs_one_minibatch_per_step(tmp_path):
+    with pytest.raises(ValueError, match=r"data\.generator_stream"):
+        SemiSupervisedMNISTDataModule(data_dir=str(tmp_path), image_size=28, batch_size=4, batches_per_step=2,
+                                      generator_stream=True)

@@ -1,0 +1,68 @@
+"""Weight-normalized linear layer, its data-dependent init, Gaussian noise, frozen BatchNorm statistics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gan_lightning.nets.layers import GaussianNoise, WeightNormLinear, data_dependent_init_, frozen_batchnorm_stats
+
+
+def test_weight_norm_rows_have_norm_g():
+    layer = WeightNormLinear(6, 4, train_scale=True)
+    with torch.no_grad():
+        layer.g.copy_(torch.tensor([1.0, 2.0, 0.5, 3.0]))
+        layer.v.mul_(17.0)  # the scale of v does not matter
+    torch.testing.assert_close(layer.weight().norm(dim=1), torch.tensor([1.0, 2.0, 0.5, 3.0]))
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(layer(x), x @ layer.weight().T + layer.b)
+    assert isinstance(layer.g, nn.Parameter) and not isinstance(WeightNormLinear(6, 4).g, nn.Parameter)
+    zero = WeightNormLinear(3, 2)
+    with torch.no_grad():
+        zero.v.zero_()  # how an average of the parameters starts
+    assert torch.equal(zero.weight(), torch.zeros(2, 3)) and torch.isfinite(zero(torch.ones(1, 3))).all()
+
+
+def test_data_dependent_init_gives_zero_mean_unit_variance_preactivations():
+    torch.manual_seed(0)
+    net = nn.Sequential(WeightNormLinear(20, 30), nn.ReLU(), WeightNormLinear(30, 10, train_scale=True))
+    x = torch.randn(200, 20) * 3 + 1.5
+    pre: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: pre.append(o)) for m in net if isinstance(m, WeightNormLinear)]
+    before = net[0](x)
+    assert before.mean(0).abs().max() > 0.5  # not normalized before the init
+    pre.clear()
+    data_dependent_init_(net, x)
+    pre.clear()
+    with torch.no_grad():
+        net(x)
+    for out in pre:
+        torch.testing.assert_close(out.mean(0), torch.zeros(out.shape[1]), atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.var(0, unbiased=False), torch.ones(out.shape[1]), atol=1e-4, rtol=0)
+    for h in hooks:
+        h.remove()
+    assert not any(m._init_pending for m in net if isinstance(m, WeightNormLinear))  # a one-off
+
+
+def test_gaussian_noise_only_in_train_mode():
+    noise = GaussianNoise(0.5)
+    x = torch.zeros(20000)
+    torch.manual_seed(0)
+    y = noise.train()(x)
+    assert y.std().item() == pytest.approx(0.5, rel=0.03) and y.mean().abs() < 0.02
+    assert torch.equal(noise.eval()(x), x)
+    with pytest.raises(ValueError, match="sigma"):
+        GaussianNoise(-0.1)
+
+
+def test_frozen_batchnorm_stats_normalises_but_does_not_update():
+    bn = nn.BatchNorm1d(3).train()
+    x = torch.randn(16, 3) * 4 + 2
+    with frozen_batchnorm_stats(bn):
+        y = bn(x)
+    assert torch.equal(bn.running_mean, torch.zeros(3)) and torch.equal(bn.running_var, torch.ones(3))
+    assert bn.num_batches_tracked.item() == 0 and bn.track_running_stats
+    torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-5, rtol=0)  # batch statistics used
+    bn(x)
+    assert not torch.equal(bn.running_mean, torch.zeros(3))  # updated again outside

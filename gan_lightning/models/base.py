@@ -9,6 +9,7 @@ scheduler stepping, and RNG state in checkpoints.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +21,13 @@ from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor, nn
 
 from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.classifier_state import init_images, maybe_data_dependent_init
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 CHECKPOINT_KEY = "gan_lightning"
-LATENT_DISTRIBUTIONS = ("normal", "uniform")  # a generator's `latent_distribution` attribute picks one
+LATENT_DISTRIBUTIONS = ("normal", "uniform", "uniform_centered")  # a generator's `latent_distribution` picks one
 
 
 def check_optimizer(key: str, factory: Any) -> None:
@@ -126,10 +128,12 @@ class AdversarialModule(RunStateModule):
         ema_start: generator step from which the EMA averages; before it the EMA copies G.
         num_fixed_samples: size of the fixed latent batch used for sample grids.
         fixed_seed: seed of the fixed latent batch (independent of the training seed).
+        init_batch_size: train images handed to ``data_dependent_init(images)`` of G and D, for the nets that
+            define it, at the start of a fresh run (Salimans & Kingma 2016's init; Goodfellow 2014's output bias).
 
     Raises:
-        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), or the generator has no
-            `latent_dim`.
+        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, or the generator
+            has no `latent_dim` or an unknown `latent_distribution`.
     """
 
     def __init__(
@@ -148,10 +152,14 @@ class AdversarialModule(RunStateModule):
         ema_start: int = 0,
         num_fixed_samples: int = 64,
         fixed_seed: int = 0,
+        init_batch_size: int = 500,
     ) -> None:
         super().__init__()
         if not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"model.n_critic must be an integer >= 1, got {n_critic!r}.")
+        if not isinstance(init_batch_size, int) or init_batch_size < 2:
+            raise ValueError(f"model.init_batch_size must be an integer >= 2, got {init_batch_size!r}; e.g. 500.")
+        self.init_batch_size = init_batch_size
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in [0, 1) or null, got {ema_decay!r}.")
         if scheduler_interval not in ("g_step", "epoch"):
@@ -187,6 +195,17 @@ class AdversarialModule(RunStateModule):
         self.register_buffer("fixed_z", draw_latent(num_fixed_samples, self.latent_dim, self.latent_distribution, fixed))
         cond = self.sample_condition(num_fixed_samples, generator=fixed)
         self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
+
+    def on_train_start(self) -> None:
+        # A fresh run only (a resume restores the initialized weights), before the base class splits the RNG by
+        # DDP rank: every rank computes the same init.
+        nets = [n for n in (self.generator, self.discriminator) if hasattr(n, "data_dependent_init")]
+        if nets and self.g_step == 0 and self._pending_rng is None:
+            datamodule = self.trainer.datamodule
+            images = init_images(datamodule.train_set, self.init_batch_size, datamodule.seed).to(self.device)
+            for net in nets:
+                maybe_data_dependent_init(net, images)
+        super().on_train_start()
 
     # ----------------------------------------------------------------- model-specific hooks
     # False for image-to-image models, whose generators take an image and no z (their noise is dropout).
@@ -248,8 +267,8 @@ class AdversarialModule(RunStateModule):
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z of shape (n, latent_dim) on the module's device, from the generator's ``latent_distribution``:
-        ``"normal"`` (the default), N(0, I); ``"uniform"``, U(0, 1) per coordinate (Salimans et al. 2016's code)."""
+        """z of shape (n, latent_dim) on the module's device, from the generator's ``latent_distribution``
+        (:func:`draw_latent`; N(0, I) by default)."""
         return draw_latent(n, self.latent_dim, self.latent_distribution, generator, self.device)
 
     @torch.no_grad()
@@ -370,11 +389,16 @@ class AdversarialModule(RunStateModule):
 
 def draw_latent(n: int, dim: int, distribution: str, generator: torch.Generator | None = None,
                 device: torch.device | str = "cpu") -> Tensor:
-    """z (n, dim) on ``device``: N(0, I) for ``"normal"``, U(0, 1) per coordinate for ``"uniform"``; drawn on the
-    ``generator``'s device when one is given (the global RNG otherwise)."""
+    """z (n, dim) on ``device``: N(0, I) for ``"normal"``, U(0, 1) per coordinate for ``"uniform"`` (Salimans 2016;
+    Mirza 2014), U(-sqrt 3, sqrt 3) for ``"uniform_centered"`` (zero mean, unit variance: Goodfellow 2014's code);
+    drawn on the ``generator``'s device when one is given (the global RNG otherwise)."""
     where = generator.device if generator is not None else device
-    draw = torch.rand if distribution == "uniform" else torch.randn
-    return draw(n, dim, device=where, generator=generator).to(device)
+    if distribution == "normal":
+        return torch.randn(n, dim, device=where, generator=generator).to(device)
+    z = torch.rand(n, dim, device=where, generator=generator)
+    if distribution == "uniform_centered":
+        z = (2 * z - 1) * math.sqrt(3.0)
+    return z.to(device)
 
 
 def _capture_rng_state() -> dict[str, Any]:

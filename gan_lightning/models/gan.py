@@ -13,7 +13,8 @@ from gan_lightning.models.base import AdversarialModule
 
 
 class GAN(AdversarialModule):
-    """Unconditional GAN: z ~ N(0, I) -> G(z); D scores real vs generated images.
+    """Unconditional GAN: z from G's prior (N(0, I) unless G sets ``latent_distribution``) -> G(z); D scores real
+    vs generated images.
 
     Logged per step, besides `loss/d` and `loss/g`: `d/real_score` and `d/fake_score`, the mean
     of `loss.score(D(x))` and `loss.score(D(G(z)))` (probabilities for the BCE losses, about 0.5

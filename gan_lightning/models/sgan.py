@@ -19,8 +19,6 @@ from gan_lightning.losses.semi_supervised import (
 from gan_lightning.models.base import AdversarialModule
 from gan_lightning.models.classifier_state import (
     check_average_decay,
-    init_images,
-    maybe_data_dependent_init,
     update_average_,
     zero_average,
 )
@@ -61,7 +59,7 @@ class SemiSupervisedGAN(AdversarialModule):
     after every D step, as in the authors' code) is kept in :attr:`discriminator_average` and saved in
     checkpoints; :meth:`classify` uses it. A D with ``data_dependent_init`` (the weight-normalized
     :class:`~gan_lightning.nets.sgan.SGANMLPDiscriminator`) is initialized at the start of a fresh run on
-    ``init_batch_size`` train images drawn with ``data.seed``.
+    ``init_batch_size`` train images drawn with ``data.seed`` (:class:`AdversarialModule`).
 
     Batches are the dicts of :class:`gan_lightning.data.semi_supervised.SemiSupervisedDataModule`; the unlabeled
     images come without labels, so no unlabeled label can reach a loss.
@@ -81,7 +79,6 @@ class SemiSupervisedGAN(AdversarialModule):
         lambda_adv: weight of the adversarial G term (>= 0; 0 = pure feature matching as in the paper).
         d_average_decay: decay of the averaged D that :meth:`classify` uses (None: no average; 0.9999 in the
             authors' code).
-        init_batch_size: images of the data-dependent init (500 in the authors' code).
         feature_matching_reduction: ``"sum"`` over the features (the paper's squared norm) or ``"mean"`` (the
             authors' code); see :func:`~gan_lightning.losses.semi_supervised.feature_matching_loss`.
         **kwargs: :class:`AdversarialModule` arguments (optimizers, n_critic, EMA, ...).
@@ -89,7 +86,7 @@ class SemiSupervisedGAN(AdversarialModule):
     Raises:
         ValueError: for a loss other than non_saturating / minimax, a negative ``lambda_unsup`` / ``lambda_adv``,
             no generator objective (``feature_matching`` false and ``lambda_adv`` 0), ``d_average_decay`` outside
-            [0, 1), ``init_batch_size < 2``, another ``feature_matching_reduction``, a discriminator without
+            [0, 1), another ``feature_matching_reduction``, a discriminator without
             ``num_classes`` / ``features``, and the base-class checks.
     """
 
@@ -102,7 +99,6 @@ class SemiSupervisedGAN(AdversarialModule):
         feature_matching: bool = True,
         lambda_adv: float = 0.0,
         d_average_decay: float | None = None,
-        init_batch_size: int = 500,
         feature_matching_reduction: str = "sum",
         **kwargs: Any,
     ) -> None:
@@ -120,9 +116,6 @@ class SemiSupervisedGAN(AdversarialModule):
             raise ValueError("model.feature_matching=false with model.lambda_adv=0 leaves G without an objective; "
                              "set model.feature_matching=true or model.lambda_adv > 0 (e.g. 1.0).")
         check_average_decay(d_average_decay, "model.d_average_decay")
-        if not isinstance(init_batch_size, int) or init_batch_size < 2:
-            raise ValueError(f"model.init_batch_size must be an integer >= 2, got {init_batch_size!r}; the authors "
-                             "use 500.")
         if feature_matching_reduction not in ("sum", "mean"):
             raise ValueError(f"model.feature_matching_reduction must be 'sum' or 'mean', got "
                              f"{feature_matching_reduction!r}.")
@@ -136,17 +129,8 @@ class SemiSupervisedGAN(AdversarialModule):
         self.feature_matching = bool(feature_matching)
         self.lambda_adv = float(lambda_adv)
         self.d_average_decay = d_average_decay
-        self.init_batch_size = init_batch_size
         self.feature_matching_reduction = feature_matching_reduction
         self.discriminator_average = zero_average(discriminator) if d_average_decay is not None else None
-
-    def on_train_start(self) -> None:
-        # Before the base class splits the RNG by DDP rank: every rank draws the same init.
-        if self.g_step == 0 and self._pending_rng is None:
-            datamodule = self.trainer.datamodule
-            images = init_images(datamodule.train_set, self.init_batch_size, datamodule.seed)
-            maybe_data_dependent_init(self.discriminator, images.to(self.device))
-        super().on_train_start()
 
     def after_discriminator_step(self) -> None:
         if self.discriminator_average is not None:

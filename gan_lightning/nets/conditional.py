@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_lightning.nets.layers import Maxout
 
 LABEL_EMBEDDINGS: tuple[str, ...] = ("embedding", "one_hot")
 
@@ -43,17 +44,27 @@ def _one_hot(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
     return F.one_hot(y, num_classes).to(dtype)
 
 
+class _SigmoidToSigned(nn.Module):
+    """``2 sigmoid(x) - 1``: the paper's sigmoid output units, on the [-1, 1] image scale."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 2 * torch.sigmoid(x) - 1
+
+
 class ConditionalMLPGenerator(nn.Module):
     """cGAN MLP generator (Mirza & Osindero 2014, sec. 4.1): (z (N, latent_dim), y (N,)) -> (N, C, H, W) in [-1, 1].
 
     z -> ``z_hidden`` (paper: 200) and one-hot y -> ``y_hidden`` (paper: 1000) units, each Linear + ReLU;
     the two are concatenated and mapped to a combined ReLU layer of ``combined_hidden`` units (paper: 1200),
-    then Linear -> Tanh (the paper's output is a sigmoid; Tanh matches images in [-1, 1]). Optional dropout
-    after every hidden layer (the paper applies 0.5 to G and D). Default PyTorch init.
+    then Linear -> Tanh, or the paper's sigmoid mapped to [-1, 1] (``output="sigmoid"``: ``2 sigmoid - 1``).
+    Optional dropout after every hidden layer (the paper applies 0.5 to G and D). Default PyTorch init.
 
     Args:
         latent_dim: size of z. num_classes: K. image_shape: (C, H, W) of the output.
         z_hidden, y_hidden, combined_hidden: layer widths. dropout: in [0, 1).
+        output: ``"tanh"`` or ``"sigmoid"``.
+        latent_distribution: the prior of z the model draws from (``"uniform"``: U(0, 1), the paper's "uniform
+            distribution within the unit hypercube"; ``"normal"``).
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, z not
             (N, latent_dim) / (N, latent_dim, 1, 1) or y not int64 (N,).
@@ -68,18 +79,24 @@ class ConditionalMLPGenerator(nn.Module):
         y_hidden: int = 1000,
         combined_hidden: int = 1200,
         dropout: float = 0.0,
+        output: str = "tanh",
+        latent_distribution: str = "normal",
     ) -> None:
         super().__init__()
         _check_sizes(latent_dim=latent_dim, num_classes=num_classes, z_hidden=z_hidden, y_hidden=y_hidden,
                      combined_hidden=combined_hidden)
         self.image_shape = _check_shape_and_dropout(image_shape, dropout)
+        if output not in ("tanh", "sigmoid"):
+            raise ValueError(f"output must be 'tanh' or 'sigmoid', got {output!r}")
         self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.latent_distribution = str(latent_distribution)
         drop = [nn.Dropout(dropout)] if dropout > 0 else []
         self.z_branch = nn.Sequential(nn.Linear(latent_dim, z_hidden), nn.ReLU(True), *drop)
         self.y_branch = nn.Sequential(nn.Linear(num_classes, y_hidden), nn.ReLU(True), *drop)
         self.joint = nn.Sequential(
             nn.Linear(z_hidden + y_hidden, combined_hidden), nn.ReLU(True), *drop,
-            nn.Linear(combined_hidden, math.prod(self.image_shape)), nn.Tanh(),
+            nn.Linear(combined_hidden, math.prod(self.image_shape)),
+            nn.Tanh() if output == "tanh" else _SigmoidToSigned(),
         )
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
@@ -96,12 +113,14 @@ class ConditionalMLPDiscriminator(nn.Module):
 
     x -> ``x_hidden`` (paper: 240) and one-hot y -> ``y_hidden`` (paper: 50) units, concatenated into a joint
     layer of ``combined_hidden`` units (paper: 240), then one logit (no sigmoid: the losses take logits).
-    The paper's hidden units are maxout (5, 5 and 4 pieces); here they are LeakyReLU(0.2) + Dropout, the
-    substitute also used by :class:`~gan_lightning.nets.mlp.MLPDiscriminator`.
+    With ``pieces`` (the paper: 5, 5 and 4) the hidden units are the paper's maxout units; without, LeakyReLU(0.2),
+    the substitute also used by :class:`~gan_lightning.nets.mlp.MLPDiscriminator`. Dropout follows every hidden
+    layer.
 
     Args:
         num_classes: K. image_shape: (C, H, W) of the input. x_hidden, y_hidden, combined_hidden: widths.
         dropout: after every hidden layer, in [0, 1) (paper: 0.5).
+        pieces: maxout pieces of the x, y and joint layers (three ints), or None for LeakyReLU units.
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, x not
             (N, C, H, W) or y not int64 (N,).
@@ -115,18 +134,22 @@ class ConditionalMLPDiscriminator(nn.Module):
         y_hidden: int = 50,
         combined_hidden: int = 240,
         dropout: float = 0.5,
+        pieces: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(num_classes=num_classes, x_hidden=x_hidden, y_hidden=y_hidden, combined_hidden=combined_hidden)
         self.image_shape = _check_shape_and_dropout(image_shape, dropout)
         self.num_classes = num_classes
+        if pieces is not None and (len(pieces) != 3 or min(pieces) < 1):
+            raise ValueError(f"pieces must be three positive ints (x, y, joint layers), got {pieces!r}")
 
-        def act() -> list[nn.Module]:
-            return [nn.LeakyReLU(0.2, True)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        def layer(i: int, n_in: int, n_out: int) -> list[nn.Module]:
+            unit = [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2, True)] if pieces is None else [Maxout(n_in, n_out, pieces[i])]
+            return unit + ([nn.Dropout(dropout)] if dropout > 0 else [])
 
-        self.x_branch = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.image_shape), x_hidden), *act())
-        self.y_branch = nn.Sequential(nn.Linear(num_classes, y_hidden), *act())
-        self.joint = nn.Sequential(nn.Linear(x_hidden + y_hidden, combined_hidden), *act())
+        self.x_branch = nn.Sequential(nn.Flatten(), *layer(0, math.prod(self.image_shape), x_hidden))
+        self.y_branch = nn.Sequential(*layer(1, num_classes, y_hidden))
+        self.joint = nn.Sequential(*layer(2, x_hidden + y_hidden, combined_hidden))
         self.head = nn.Linear(combined_hidden, 1)
 
     def features(self, x: Tensor, y: Tensor) -> Tensor:

@@ -151,3 +151,37 @@ def frozen_batchnorm_stats(net: nn.Module) -> Iterator[None]:
     finally:
         for m in norms:
             m.track_running_stats = True
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): ``units`` outputs, each the max over ``pieces`` linear pieces.
+
+    Input (N, in_features), output (N, units). Used by the discriminators of Goodfellow et al. 2014 (240 units x
+    5 pieces) and Mirza & Osindero 2014 (sec. 4.1).
+
+    Raises:
+        ValueError: a size < 1.
+    """
+
+    def __init__(self, in_features: int, units: int, pieces: int) -> None:
+        super().__init__()
+        for key, value in (("in_features", in_features), ("units", units), ("pieces", pieces)):
+            check_int(key, value, 1)
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(dim=2)
+
+    def extra_repr(self) -> str:
+        return f"units={self.units}, pieces={self.pieces}"
+
+
+def uniform_init_(net: nn.Module, init_range: float) -> None:
+    """Weights of every Linear in ``net`` ~ U(-init_range, init_range), biases 0, in place: pylearn2's ``irange``
+    (the init of Goodfellow et al. 2014's and Mirza & Osindero 2014's code)."""
+    for m in net.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -init_range, init_range)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

@@ -144,3 +144,20 @@ def test_checkpoint_state_holds_g_step_and_rng():
     assert restored.g_step == 7
     with pytest.raises(KeyError, match="gan_lightning"):
         restored.on_load_checkpoint({})
+
+
+@pytest.mark.parametrize("name, low, high, mean, var", [
+    ("normal", None, None, 0.0, 1.0),
+    ("uniform", 0.0, 1.0, 0.5, 1 / 12),
+    ("uniform_centered", -3 ** 0.5, 3 ** 0.5, 0.0, 1.0),
+])
+def test_latent_distributions(name, low, high, mean, var):
+    from gan_lightning.models.base import draw_latent
+
+    z = draw_latent(20000, 5, name, torch.Generator().manual_seed(0))
+    assert z.shape == (20000, 5)
+    assert abs(z.mean().item() - mean) < 0.02 and abs(z.var().item() - var) < 0.03
+    if low is not None:
+        assert z.min() >= low and z.max() <= high
+    again = draw_latent(20000, 5, name, torch.Generator().manual_seed(0))
+    assert torch.equal(z, again)

@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from gan_lightning.nets.layers import GaussianNoise, WeightNormLinear, data_dependent_init_, frozen_batchnorm_stats
+from gan_lightning.nets.layers import (
+    GaussianNoise,
+    Maxout,
+    WeightNormLinear,
+    data_dependent_init_,
+    frozen_batchnorm_stats,
+    uniform_init_,
+)
 
 
 def test_weight_norm_rows_have_norm_g():
@@ -66,3 +73,21 @@ def test_frozen_batchnorm_stats_normalises_but_does_not_update():
     torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-5, rtol=0)  # batch statistics used
     bn(x)
     assert not torch.equal(bn.running_mean, torch.zeros(3))  # updated again outside
+
+
+def test_maxout_takes_the_max_over_pieces():
+    m = Maxout(3, units=2, pieces=4)
+    x = torch.randn(5, 3)
+    pieces = m.linear(x).view(5, 2, 4)
+    torch.testing.assert_close(m(x), pieces.max(dim=2).values)
+    assert m(x).shape == (5, 2)
+    with pytest.raises(ValueError, match="pieces"):
+        Maxout(3, 2, 0)
+
+
+def test_uniform_init_range():
+    net = nn.Sequential(nn.Linear(50, 40), nn.ReLU(), nn.Linear(40, 3))
+    uniform_init_(net, 0.005)
+    weights = torch.cat([net[0].weight.flatten(), net[2].weight.flatten()])
+    assert weights.abs().max() <= 0.005 and weights.abs().max() > 0.004
+    assert torch.equal(net[0].bias, torch.zeros(40))

@@ -1,9 +1,13 @@
 """MLP generator / discriminator (Goodfellow et al. 2014)."""
 
+import math
+
 import pytest
 import torch
 
 from gan_lightning.nets import MLPDiscriminator, MLPGenerator
+from gan_lightning.nets.layers import Maxout
+from gan_lightning.nets.mlp import MaxoutMLPDiscriminator
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 64, 64)])
@@ -46,3 +50,47 @@ def test_invalid_args(kwargs, match):
         MLPDiscriminator(**kwargs)
     with pytest.raises(ValueError, match=match):
         MLPGenerator(**kwargs)
+
+
+def test_modern_generator_options():
+    g = MLPGenerator(latent_dim=8, hidden_dims=(16, 32, 64), batch_norm=True, negative_slope=0.2)
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [n.num_features for n in norms] == [32, 64]  # none after the first hidden layer
+    assert all(m.negative_slope == 0.2 for m in g.modules() if isinstance(m, torch.nn.LeakyReLU))
+    assert g(torch.randn(4, 8)).shape == (4, 1, 28, 28)
+
+
+def test_paper_generator_sigmoid_output_bias_from_marginals():
+    g = MLPGenerator(latent_dim=8, hidden_dims=(16,), output="sigmoid", init_range=0.05,
+                     latent_distribution="uniform_centered")
+    assert g.latent_distribution == "uniform_centered"
+    assert max(m.weight.abs().max().item() for m in g.modules() if isinstance(m, torch.nn.Linear)) <= 0.05
+    images = torch.full((10, 1, 28, 28), -1.0)
+    images[:5, 0, 0, 0] = 1.0  # pixel (0, 0) is on in half the images; every other pixel is always off
+    g.data_dependent_init(images)
+    assert g.out.bias[0].item() == pytest.approx(0.0, abs=1e-6)  # logit(0.5)
+    assert g.out.bias[1].item() == pytest.approx(math.log(1e-7 / (1 - 1e-7)), rel=1e-4)  # clipped logit(0)
+    with torch.no_grad():
+        for m in g.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.zero_()
+    x = g(torch.zeros(1, 8))  # zero weights: the output is the marginals, mapped to [-1, 1]
+    assert x[0, 0, 0, 0].item() == pytest.approx(0.0, abs=1e-6) and x[0, 0, 0, 1].item() == pytest.approx(-1.0, abs=1e-5)
+    tanh = MLPGenerator(latent_dim=8, hidden_dims=(16,))
+    bias = tanh.out.bias.clone()
+    tanh.data_dependent_init(images)
+    assert torch.equal(tanh.out.bias, bias)  # only the sigmoid output is set from data
+    with pytest.raises(ValueError, match="output"):
+        MLPGenerator(output="relu")
+
+
+def test_maxout_discriminator_of_the_paper():
+    d = MaxoutMLPDiscriminator()
+    maxouts = [m for m in d.modules() if isinstance(m, Maxout)]
+    assert [(m.units, m.pieces) for m in maxouts] == [(240, 5), (240, 5)]
+    assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert max(p.abs().max().item() for p in d.parameters()) <= 0.005
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    assert d(x).shape == (3,) and d.features(x).shape == (3, 240)
+    with pytest.raises(ValueError, match="pieces"):
+        MaxoutMLPDiscriminator(hidden_units=(240, 240), pieces=(5,))

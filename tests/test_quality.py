@@ -16,10 +16,16 @@ from tests.hydra_utils import compose_config
 G_STEPS = 3000  # about 3.2 epochs of MNIST at batch 64
 
 
+@pytest.fixture(scope="module")
+def real_classifier_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Empty at first: the module's first run trains the MNIST domain classifier there, the next ones reuse it."""
+    return tmp_path_factory.mktemp("classifiers")
+
+
 @pytest.mark.slow
-def test_dcgan_learns_real_mnist(data_dir, tmp_path, monkeypatch):
+def test_dcgan_learns_real_mnist(data_dir, real_classifier_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(tmp_path / "classifiers"))  # none yet: trained first
+    monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(real_classifier_dir))  # none yet: trained first
     cfg = compose_config(
         "train",
         [f"max_g_steps={G_STEPS}", "metrics.every_n_g_steps=1000", "data.num_workers=0",
@@ -28,7 +34,7 @@ def test_dcgan_learns_real_mnist(data_dir, tmp_path, monkeypatch):
     )
     train(cfg)
 
-    classifier = torch.load(tmp_path / "classifiers" / "mnist_28.pt", weights_only=True)
+    classifier = torch.load(real_classifier_dir / "mnist_28.pt", weights_only=True)
     assert classifier["meta"]["test_accuracy"] >= 0.99
 
     rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
@@ -42,3 +48,22 @@ def test_dcgan_learns_real_mnist(data_dir, tmp_path, monkeypatch):
     assert fid <= fid_init / 2
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "run" / "samples" / f"g_step={G_STEPS:07d}.png").is_file()
+
+
+# The modern MLP GAN (experiment=gan_mnist) over 2 epochs (3750 steps of 32): measured domain IS 6.35, FID 79.5
+# (seed 42, one run on 2 shared cores; docs/RESULTS.md). The issue's target, IS >= 7, is not reached yet; the
+# bound catches a GAN that stops learning (untrained: IS 1.0, FID ~800).
+GAN_EPOCHS, GAN_MIN_IS, GAN_MAX_FID = 2, 5.0, 150.0
+
+
+@pytest.mark.slow
+def test_mlp_gan_learns_real_mnist_in_2_epochs(data_dir, real_classifier_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(real_classifier_dir))
+    cfg = compose_config("train", ["experiment=gan_mnist", f"trainer.max_epochs={GAN_EPOCHS}", "data.num_workers=0",
+                                   "metrics.every_n_g_steps=0", "~callbacks.progress_bar"], tmp_path)
+    metrics = train(cfg)
+    print(f"MLP GAN after {GAN_EPOCHS} epochs: domain IS {metrics['metrics/domain_is']:.2f}, "
+          f"FID {metrics['metrics/domain_fid']:.1f}")
+    assert metrics["trainer/g_step"] == GAN_EPOCHS * (60000 // 32)
+    assert metrics["metrics/domain_is"] >= GAN_MIN_IS and metrics["metrics/domain_fid"] <= GAN_MAX_FID

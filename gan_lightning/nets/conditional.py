@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_lightning.nets.layers import Maxout
+from gan_lightning.nets.layers import Maxout, uniform_init_
 
 LABEL_EMBEDDINGS: tuple[str, ...] = ("embedding", "one_hot")
 
@@ -63,6 +63,7 @@ class ConditionalMLPGenerator(nn.Module):
         latent_dim: size of z. num_classes: K. image_shape: (C, H, W) of the output.
         z_hidden, y_hidden, combined_hidden: layer widths. dropout: in [0, 1).
         output: ``"tanh"`` or ``"sigmoid"``.
+        init_range: weights ~ U(-init_range, init_range), biases 0 (pylearn2's ``irange``); None: PyTorch's init.
         latent_distribution: the prior of z the model draws from (``"uniform"``: U(0, 1), the paper's "uniform
             distribution within the unit hypercube"; ``"normal"``).
     Raises:
@@ -80,6 +81,7 @@ class ConditionalMLPGenerator(nn.Module):
         combined_hidden: int = 1200,
         dropout: float = 0.0,
         output: str = "tanh",
+        init_range: float | None = None,
         latent_distribution: str = "normal",
     ) -> None:
         super().__init__()
@@ -98,6 +100,8 @@ class ConditionalMLPGenerator(nn.Module):
             nn.Linear(combined_hidden, math.prod(self.image_shape)),
             nn.Tanh() if output == "tanh" else _SigmoidToSigned(),
         )
+        if init_range is not None:
+            uniform_init_(self, init_range)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
         z = z.flatten(1)
@@ -121,6 +125,7 @@ class ConditionalMLPDiscriminator(nn.Module):
         num_classes: K. image_shape: (C, H, W) of the input. x_hidden, y_hidden, combined_hidden: widths.
         dropout: after every hidden layer, in [0, 1) (paper: 0.5).
         pieces: maxout pieces of the x, y and joint layers (three ints), or None for LeakyReLU units.
+        init_range: weights ~ U(-init_range, init_range), biases 0 (pylearn2's ``irange``); None: PyTorch's init.
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, x not
             (N, C, H, W) or y not int64 (N,).
@@ -135,6 +140,7 @@ class ConditionalMLPDiscriminator(nn.Module):
         combined_hidden: int = 240,
         dropout: float = 0.5,
         pieces: Sequence[int] | None = None,
+        init_range: float | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(num_classes=num_classes, x_hidden=x_hidden, y_hidden=y_hidden, combined_hidden=combined_hidden)
@@ -151,6 +157,8 @@ class ConditionalMLPDiscriminator(nn.Module):
         self.y_branch = nn.Sequential(*layer(1, num_classes, y_hidden))
         self.joint = nn.Sequential(*layer(2, x_hidden + y_hidden, combined_hidden))
         self.head = nn.Linear(combined_hidden, 1)
+        if init_range is not None:
+            uniform_init_(self, init_range)
 
     def features(self, x: Tensor, y: Tensor) -> Tensor:
         """Joint hidden layer, shape (N, combined_hidden)."""

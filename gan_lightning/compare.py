@@ -116,8 +116,9 @@ def markdown_table(jobs: list[Job], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(jobs: list[Job], metrics: list[str], path: Path) -> None:
-    """One panel per metric, one line per job, against generator steps; written to ``path`` (PNG)."""
+def plot_curves(jobs: list[Job], metrics: list[str], path: Path, log_y: bool = False) -> None:
+    """One panel per metric, one line per job, against generator steps; written to ``path`` (PNG). ``log_y``: a
+    logarithmic value axis (error rates that fall over orders of magnitude)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +138,8 @@ def plot_curves(jobs: list[Job], metrics: list[str], path: Path) -> None:
                         label=" ".join(overrides) or job.path.name)
         ax.set_title(metric)
         ax.set_xlabel("generator step")
+        if log_y:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
@@ -150,8 +153,8 @@ def plot_curves(jobs: list[Job], metrics: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def compare(sweep_dir: str | Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, output_dir: str | Path | None = None
-            ) -> tuple[Path, Path]:
+def compare(sweep_dir: str | Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS, output_dir: str | Path | None = None,
+            log_y: bool = False) -> tuple[Path, Path]:
     """Write ``compare.md`` and ``compare.png`` for the multirun at ``sweep_dir``; returns their paths.
 
     Raises:
@@ -165,7 +168,7 @@ def compare(sweep_dir: str | Path, patterns: tuple[str, ...] = DEFAULT_PATTERNS,
     table = markdown_table(jobs, metrics)
     md, png = out / "compare.md", out / "compare.png"
     md.write_text(f"# Sweep {sweep_dir}\n\nFinal values; curves in {png.name}.\n\n{table}")
-    plot_curves(jobs, metrics, png)
+    plot_curves(jobs, metrics, png, log_y)
     print(table)
     print(f"Wrote {md} and {png}")
     return md, png
@@ -177,9 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_PATTERNS),
                         help="metric names or globs to compare (default: %(default)s)")
     parser.add_argument("--output-dir", default=None, help="where to write compare.md / compare.png (default: sweep_dir)")
+    parser.add_argument("--log-y", action="store_true", help="logarithmic value axis in compare.png")
     args = parser.parse_args(argv)
     try:
-        compare(args.sweep_dir, tuple(args.metrics), args.output_dir)
+        compare(args.sweep_dir, tuple(args.metrics), args.output_dir, args.log_y)
     except FileNotFoundError as err:
         parser.exit(2, f"error: {err}\n")
 

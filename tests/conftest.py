@@ -38,10 +38,15 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable torchvision root with MNIST/raw and FashionMNIST/raw: $GAN_DATA_DIR, or a copy of the shared data."""
-    if os.environ.get("GAN_DATA_DIR"):
-        return Path(os.environ["GAN_DATA_DIR"])
-    src = find_shared_data()
+    """A writable torchvision root with MNIST/raw and FashionMNIST/raw: $GAN_DATA_DIR when it is writable, else a
+    copy of its archives (or of the shared data's): tests unpack into this folder, and a read-only one (the shared
+    data) must stay untouched even for root, who ignores the permission bits."""
+    from gan_lightning.data.base import is_writable
+
+    env = os.environ.get("GAN_DATA_DIR")
+    if env and is_writable(env):
+        return Path(env)
+    src = Path(env) if env else find_shared_data()
     if src is None:
         _no_data(f"set GAN_DATA_DIR; no shared MNIST data in any of {[str(c) for c in _SHARED_CANDIDATES]}")
     dst = tmp_path_factory.mktemp("data")

@@ -66,6 +66,8 @@ def test_compare_writes_table_and_curves(loss_sweep, tmp_path, capsys):
         assert [g for g, _ in fid_curve] == [0, 2, 3]  # before training, every 2 generator steps, at the end
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert "metrics/domain_fid" in capsys.readouterr().out
+    compare_main([str(loss_sweep), "--output-dir", str(tmp_path / "log"), "--log-y"])
+    assert (tmp_path / "log" / "compare.png").read_bytes() != png.read_bytes()  # the same curves on a log axis
 
 
 def test_compare_cli_rejects_a_dir_without_jobs(tmp_path, capsys):

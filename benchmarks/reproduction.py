@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|" + "---|" * len(args.runs))
     for step, epoch, mean, sd, values in summary_rows(curves, args.steps_per_epoch, args.every):
         cells = " | ".join(f"{v * args.scale:.2f}" for v in values)
-        print(f"| {step} | {'' if epoch is None else epoch} | {mean * args.scale:.2f} +- {sd * args.scale:.2f} | {cells} |")
+        spread = f" +- {sd * args.scale:.2f}" if len(values) > 1 else ""
+        print(f"| {step} | {'' if epoch is None else epoch} | {mean * args.scale:.2f}{spread} | {cells} |")
 
 
 if __name__ == "__main__":

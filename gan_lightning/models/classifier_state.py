@@ -1,6 +1,7 @@
-"""What the semi-supervised models (SGAN and its supervised baseline) share about their classifier D: the
-data-dependent initialization of a weight-normalized D, and the running average of D's parameters that the
-authors of Salimans et al. 2016 evaluate (openai/improved-gan, ``train_mnist_feature_matching.py``)."""
+"""Network state the models set up around training: the data-dependent initialization of nets that define
+``data_dependent_init`` (Salimans & Kingma 2016's weight-norm init; Goodfellow 2014's output bias), and the running
+average of D's parameters that SGAN and its supervised baseline classify with, as the authors of Salimans et al.
+2016 evaluate (openai/improved-gan, ``train_mnist_feature_matching.py``)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_lightning.nets.layers import Maxout, uniform_init_
+from gan_lightning.nets.layers import Maxout, SignedSigmoid, uniform_init_
 
 LABEL_EMBEDDINGS: tuple[str, ...] = ("embedding", "one_hot")
 
@@ -42,13 +42,6 @@ def _check_labels(y: Tensor, n: int) -> None:
 
 def _one_hot(y: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
     return F.one_hot(y, num_classes).to(dtype)
-
-
-class _SigmoidToSigned(nn.Module):
-    """``2 sigmoid(x) - 1``: the paper's sigmoid output units, on the [-1, 1] image scale."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return 2 * torch.sigmoid(x) - 1
 
 
 class ConditionalMLPGenerator(nn.Module):
@@ -98,7 +91,7 @@ class ConditionalMLPGenerator(nn.Module):
         self.joint = nn.Sequential(
             nn.Linear(z_hidden + y_hidden, combined_hidden), nn.ReLU(True), *drop,
             nn.Linear(combined_hidden, math.prod(self.image_shape)),
-            nn.Tanh() if output == "tanh" else _SigmoidToSigned(),
+            nn.Tanh() if output == "tanh" else SignedSigmoid(),
         )
         if init_range is not None:
             uniform_init_(self, init_range)

@@ -185,3 +185,15 @@ def uniform_init_(net: nn.Module, init_range: float) -> None:
             nn.init.uniform_(m.weight, -init_range, init_range)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def signed_sigmoid(x: Tensor) -> Tensor:
+    """``2 sigmoid(x) - 1``: the papers' sigmoid output units (pixels in [0, 1]) on the [-1, 1] image scale."""
+    return 2 * torch.sigmoid(x) - 1
+
+
+class SignedSigmoid(nn.Module):
+    """:func:`signed_sigmoid` as a layer."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return signed_sigmoid(x)

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.layers import Maxout, uniform_init_
+from gan_lightning.nets.layers import Maxout, signed_sigmoid, uniform_init_
 
 
 def _check_mlp_args(image_shape: Sequence[int], hidden_dims: Sequence[int], dropout: float) -> tuple[int, ...]:
@@ -88,7 +88,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         a = self.out(self.net(z.flatten(1)))
-        x = torch.tanh(a) if self.output == "tanh" else 2 * torch.sigmoid(a) - 1
+        x = torch.tanh(a) if self.output == "tanh" else signed_sigmoid(a)
         return x.view(z.shape[0], *self.image_shape)
 
     @torch.no_grad()

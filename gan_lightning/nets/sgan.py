@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.layers import GaussianNoise, WeightNormLinear, check_int, data_dependent_init_
+from gan_lightning.nets.layers import GaussianNoise, WeightNormLinear, check_int, data_dependent_init_, signed_sigmoid
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator
 from gan_lightning.nets.init import normal_init_
@@ -181,5 +181,4 @@ class SGANMLPGenerator(nn.Module):
         self.out = WeightNormLinear(width, math.prod(self.image_shape), train_scale=True)
 
     def forward(self, z: Tensor) -> Tensor:
-        x = torch.sigmoid(self.out(self.body(z.flatten(1))))
-        return (2 * x - 1).view(z.shape[0], *self.image_shape)
+        return signed_sigmoid(self.out(self.body(z.flatten(1)))).view(z.shape[0], *self.image_shape)

@@ -5,12 +5,33 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = PROJECT_ROOT / "conf"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
-# `${project_root:}` lets conf/paths resolve the checkout without relying on the working directory.
+
+def checkout_root(package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The source checkout that ``package_dir`` lies in (its parent holds ``conf/`` and ``pyproject.toml``:
+    ``python -m`` from the repo, or ``pip install -e .``), else None (an installed wheel)."""
+    root = package_dir.parent
+    return root if (root / "conf").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+CHECKOUT_ROOT = checkout_root()
+# A checkout reads the conf/ that is edited there; a wheel ships the same files as gan_lightning/conf (setup.py).
+CONFIG_DIR = CHECKOUT_ROOT / "conf" if CHECKOUT_ROOT is not None else PACKAGE_DIR / "conf"
+
+
+def project_root() -> Path:
+    """Default home of ``outputs/``, ``data/`` and ``.cache/`` (conf/paths/default.yaml): the checkout when
+    running from one, else the current working directory, read at each call (an installed package must not
+    write into site-packages)."""
+    return CHECKOUT_ROOT if CHECKOUT_ROOT is not None else Path.cwd()
+
+
+# The checkout, or the working directory at import when installed; `${project_root:}` reads it at resolve time.
+PROJECT_ROOT = project_root()
+
 if not OmegaConf.has_resolver("project_root"):
-    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    OmegaConf.register_new_resolver("project_root", lambda: str(project_root()))
 # Pix2Pix's D sees x and y concatenated (cGAN) or y alone (the unconditional ablation), Isola 2017 sec. 3.1.
 if not OmegaConf.has_resolver("d_in_channels"):
     OmegaConf.register_new_resolver(

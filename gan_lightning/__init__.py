@@ -16,7 +16,7 @@ def checkout_root(package_dir: Path = PACKAGE_DIR) -> Path | None:
 
 
 CHECKOUT_ROOT = checkout_root()
-# A checkout reads the conf/ that is edited there; a wheel ships the same files as gan_lightning/conf (setup.py).
+# A checkout reads the conf/ that is edited there; a wheel ships the same files as gan_lightning/conf (pyproject.toml).
 CONFIG_DIR = CHECKOUT_ROOT / "conf" if CHECKOUT_ROOT is not None else PACKAGE_DIR / "conf"
 
 

@@ -22,7 +22,7 @@ from gan_lightning import checkout_root
 
 REPO = Path(__file__).resolve().parents[1]
 # What the wheel is built from; a copy keeps build/ and *.egg-info out of the checkout.
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "gan_lightning", "conf")
+SOURCES = ("pyproject.toml", "README.md", "gan_lightning", "conf")
 SCRIPTS = ("gan-train", "gan-sample", "gan-eval", "gan-compare", "gan-train-classifier", "gan-train-scorer")
 TIMEOUT = 300
 

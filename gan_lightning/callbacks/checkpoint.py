@@ -88,6 +88,12 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
             previous(signum, None)  # e.g. submitit's USR2 handler: requeue this job, then sys.exit
         log.warning("Stopped by %s at generator step %d; %s written.", signal.Signals(signum).name,
                     trainer.lightning_module.g_step, self.last_model_path or "last.ckpt")
+        # What Lightning does after this hook, so the stop batch's metrics reach the loggers (under ddp_spawn no
+        # one finalizes the loggers after the exception: flush them here).
+        trainer._logger_connector.on_batch_end()
+        trainer._logger_connector.update_train_step_metrics()
+        for logger in trainer.loggers:
+            logger.save()
         raise SIGTERMException(stop_exit_code(signum))
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:

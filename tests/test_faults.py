@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_lightning import PROJECT_ROOT
 from gan_lightning.checkpoint import load_module, resolve_ckpt_path
 from gan_lightning.train import checkpoint_dir, requested_ckpt_path, train
+from gan_lightning.utils.signals import STOP_SIGNALS
 from tests.hydra_utils import compose_config
 
 TINY = ["data.num_workers=0", "data.batch_size=8", "metrics=none", "~callbacks.progress_bar",
@@ -207,6 +210,42 @@ def test_ckpt_path_defaults_to_auto_under_submitit_only(tmp_path):
     explicit = compose_config("train", ["hydra/launcher=submitit_slurm", "ckpt_path=/x/last.ckpt"], tmp_path)
     assert requested_ckpt_path(explicit) == "/x/last.ckpt"
     assert requested_ckpt_path(compose_config("train", [], tmp_path)) is None
+
+
+class SendSignalAt(pl.Callback):
+    """Sends ``signum`` to this process at the start of generator step ``g_step``'s batch."""
+
+    def __init__(self, signum: int, g_step: int) -> None:
+        self.signum, self.g_step = int(signum), int(g_step)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.g_step + 1 == self.g_step:
+            os.kill(os.getpid(), self.signum)
+
+
+def test_requeue_handler_runs_after_last_ckpt_and_handlers_are_restored(data_dir, tmp_path, monkeypatch):
+    """In process: a SIGUSR2 handler installed before training (submitit's requeue) is called once, after last.ckpt
+    holds the stop step; the run ends with SIGTERMException(128 + SIGUSR2); every handler is as before afterwards."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    out = tmp_path / "run"
+    seen = []
+
+    def requeue(signum, frame):
+        seen.append(torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["gan_lightning"]["g_step"])
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        cfg = compose_config("train", [*TINY, "logger=none", "max_g_steps=50", "callbacks.model_checkpoint.every_n_g_steps=0",
+                                       "+callbacks.stop._target_=tests.test_faults.SendSignalAt",
+                                       f"+callbacks.stop.signum={int(signal.SIGUSR2)}", "+callbacks.stop.g_step=3"], out)
+        with pytest.raises(SIGTERMException) as stop:
+            train(cfg)
+        assert stop.value.code == 128 + signal.SIGUSR2
+        assert seen == [3]
+        assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 def half_write_then_fail(calls: list):

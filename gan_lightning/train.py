@@ -216,7 +216,8 @@ def requested_ckpt_path(cfg: DictConfig) -> str | None:
     """``cfg.ckpt_path``; when unset under a submitit launcher ``auto``: a requeued job reruns the same command
     line in the same folder and must find the last.ckpt of its previous attempt by itself."""
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is None and HydraConfig.initialized() and "submitit" in str(HydraConfig.get().launcher.get("_target_", "")):
+    launcher = str(HydraConfig.get().launcher.get("_target_", "")) if HydraConfig.initialized() else ""
+    if ckpt_path is None and "submitit" in launcher:
         return AUTO
     return ckpt_path
 

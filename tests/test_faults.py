@@ -236,9 +236,10 @@ def test_requeue_handler_runs_after_last_ckpt_and_handlers_are_restored(data_dir
     previous = signal.signal(signal.SIGUSR2, requeue)
     try:
         before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-        cfg = compose_config("train", [*TINY, "logger=none", "max_g_steps=50", "callbacks.model_checkpoint.every_n_g_steps=0",
-                                       "+callbacks.stop._target_=tests.test_faults.SendSignalAt",
-                                       f"+callbacks.stop.signum={int(signal.SIGUSR2)}", "+callbacks.stop.g_step=3"], out)
+        cfg = compose_config("train", [
+            *TINY, "logger=none", "max_g_steps=50", "callbacks.model_checkpoint.every_n_g_steps=0",
+            "+callbacks.stop._target_=tests.test_faults.SendSignalAt", f"+callbacks.stop.signum={int(signal.SIGUSR2)}",
+            "+callbacks.stop.g_step=3"], out)
         with pytest.raises(SIGTERMException) as stop:
             train(cfg)
         assert stop.value.code == 128 + signal.SIGUSR2

@@ -77,15 +77,13 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
         """The stop signal of any rank (the largest signal number if ranks differ), the same on every rank."""
         mine = self.stop_signal or 0
         if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-            mine = int(trainer.strategy.reduce(torch.tensor(mine, device=trainer.strategy.root_device), reduce_op="max"))
+            flag = torch.tensor(mine, device=trainer.strategy.root_device)
+            mine = int(trainer.strategy.reduce(flag, reduce_op="max"))
         return mine or None
 
     def _stop(self, trainer: pl.Trainer, signum: int) -> None:
-        """After `last.ckpt` is written: restore the handlers, run a chained requeue handler, end the run."""
-        previous = self._previous_handlers.get(signum)
-        self._restore_handlers()
-        if self.stop_signal == signum and signum != signal.SIGTERM and signum != signal.SIGINT and callable(previous):
-            previous(signum, None)  # e.g. submitit's USR2 handler: requeue this job, then sys.exit
+        """After `last.ckpt` is written: log the batch, restore the handlers, run a chained requeue handler, end
+        the run."""
         log.warning("Stopped by %s at generator step %d; %s written.", signal.Signals(signum).name,
                     trainer.lightning_module.g_step, self.last_model_path or "last.ckpt")
         # What Lightning does after this hook, so the stop batch's metrics reach the loggers (under ddp_spawn no
@@ -94,6 +92,10 @@ class GeneratorStepCheckpoint(ModelCheckpoint):
         trainer._logger_connector.update_train_step_metrics()
         for logger in trainer.loggers:
             logger.save()
+        previous = self._previous_handlers.get(signum)
+        self._restore_handlers()
+        if self.stop_signal == signum and signum not in (signal.SIGTERM, signal.SIGINT) and callable(previous):
+            previous(signum, None)  # e.g. submitit's USR2 handler: requeue this job, then sys.exit
         raise SIGTERMException(stop_exit_code(signum))
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:

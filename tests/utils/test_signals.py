@@ -28,7 +28,8 @@ class WorkerFacts(Dataset):
 
 
 def worker_loader(worker_init_fn) -> DataLoader:
-    return DataLoader(WorkerFacts(), batch_size=1, num_workers=1, persistent_workers=True, worker_init_fn=worker_init_fn)
+    return DataLoader(WorkerFacts(), batch_size=1, num_workers=1, persistent_workers=True,
+                      worker_init_fn=worker_init_fn)
 
 
 def alive(pid: int) -> bool:

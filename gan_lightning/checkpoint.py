@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,21 +16,41 @@ from pytorch_lightning.plugins import TorchCheckpointIO
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY, AdversarialModule
 
+log = logging.getLogger(__name__)
 
-def resolve_ckpt_path(ckpt_path: str | None) -> str | None:
+
+AUTO = "auto"
+
+
+def resolve_ckpt_path(ckpt_path: str | None, auto_dir: str | Path | None = None) -> str | None:
     """Return `ckpt_path` as an absolute path, or None when unset.
 
+    ``ckpt_path="auto"`` resumes from ``<auto_dir>/last.ckpt`` (the run directory's own checkpoint folder) when
+    that file exists and starts fresh otherwise, logging one line that says which: a requeued cluster job runs
+    the same command line in the same folder and finds the checkpoint its previous attempt wrote.
+
     Raises:
-        FileNotFoundError: if the path is set but no file exists there (a resume never silently
+        FileNotFoundError: if an explicit path is set but no file exists there (a resume never silently
             becomes a fresh start).
+        ValueError: ``auto`` without ``auto_dir``.
     """
     if ckpt_path in (None, "", "null"):
+        return None
+    if str(ckpt_path) == AUTO:
+        if auto_dir is None:
+            raise ValueError("ckpt_path=auto needs the run's checkpoint folder (callbacks.model_checkpoint.dirpath).")
+        last = Path(auto_dir).expanduser().resolve() / "last.ckpt"
+        if last.is_file():
+            log.info("ckpt_path=auto: resuming from %s.", last)
+            return str(last)
+        log.info("ckpt_path=auto: no checkpoint at %s, starting a new run.", last)
         return None
     path = Path(str(ckpt_path)).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(
             f"ckpt_path={ckpt_path!r}: no checkpoint at {path}. Pass the path of an existing file, "
-            "e.g. outputs/<date>/<time>/checkpoints/last.ckpt, or drop ckpt_path to start a new run."
+            "e.g. outputs/<date>/<time>/checkpoints/last.ckpt, ckpt_path=auto to resume the run directory's own "
+            "last.ckpt if there is one, or drop ckpt_path to start a new run."
         )
     return str(path)
 

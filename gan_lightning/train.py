@@ -1,6 +1,9 @@
 """`python -m gan_lightning.train [group=option ...] [key=value ...]`: train a GAN from Hydra configs.
 
-Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`; print the resolved config with `--cfg job`.
+Resume with `ckpt_path=<run dir>/checkpoints/last.ckpt`, or `ckpt_path=auto` (the default under
+`hydra/launcher=submitit_slurm`) to resume this run directory's own last.ckpt when there is one; print the resolved
+config with `--cfg job`. A stop signal (SIGTERM, Ctrl-C, SIGUSR1/2) writes last.ckpt at the batch end and exits
+with status 128 + the signal number.
 An unknown config-group option (``model=nope``) or missing Inception weights exit with status 2 and one
 ``error: ...`` line on stderr.
 """
@@ -23,13 +26,15 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.plugins import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.nan_guard import NonFiniteLossError
 from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
-from gan_lightning.checkpoint import AtomicCheckpointIO, resolve_ckpt_path
+from gan_lightning.checkpoint import AUTO, AtomicCheckpointIO, resolve_ckpt_path
+from gan_lightning.loggers import ResumableCSVLogger
 from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
@@ -37,6 +42,7 @@ from gan_lightning.data.semi_supervised import fully_labeled_config
 from gan_lightning.train_classifier import train_classifier
 from gan_lightning.train_scorer import train_scorer
 from gan_lightning.utils.config import instantiate
+from gan_lightning.utils.signals import spawned_ranks_stop_together
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +212,23 @@ def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, **kwargs) -> 
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins or None, **kwargs)
 
 
+def requested_ckpt_path(cfg: DictConfig) -> str | None:
+    """``cfg.ckpt_path``; when unset under a submitit launcher ``auto``: a requeued job reruns the same command
+    line in the same folder and must find the last.ckpt of its previous attempt by itself."""
+    ckpt_path = cfg.get("ckpt_path")
+    launcher = str(HydraConfig.get().launcher.get("_target_", "")) if HydraConfig.initialized() else ""
+    if ckpt_path is None and "submitit" in launcher:
+        return AUTO
+    return ckpt_path
+
+
+def checkpoint_dir(cfg: DictConfig) -> str:
+    """Where this run writes its checkpoints (``callbacks.model_checkpoint.dirpath``, else
+    ``<paths.output_dir>/checkpoints``): the folder ``ckpt_path=auto`` looks in."""
+    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    return str(dirpath) if dirpath else str(Path(cfg.paths.output_dir) / "checkpoints")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build data, model, callbacks, loggers and trainer from `cfg`; fit; return final metrics.
 
@@ -214,7 +237,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
         InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file.
     """
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
+    ckpt_path = resolve_ckpt_path(requested_ckpt_path(cfg), checkpoint_dir(cfg))
     if ckpt_path:
         check_checkpoint_model(ckpt_path, cfg)
     datamodule = instantiate(cfg.data)
@@ -235,6 +258,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with open_dict(cfg):
         configure_wandb(cfg, ckpt_path)
     loggers = instantiate_group(cfg.get("logger"))
+    for logger in loggers:
+        if isinstance(logger, ResumableCSVLogger):
+            logger.append = ckpt_path is not None  # a resumed run keeps its metric history
     callbacks = instantiate_group(cfg.get("callbacks"))
     if "_target_" in metrics_cfg:  # metrics=none: no evaluation
         callbacks.append(instantiate(metrics_cfg))
@@ -251,7 +277,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(model.run_config)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        with spawned_ranks_stop_together(trainer):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     finally:
         if any(isinstance(logger, WandbLogger) for logger in loggers):
             import wandb
@@ -327,6 +354,9 @@ def run_job(cfg: DictConfig) -> float | None:
     check_launcher(cfg)
     try:
         metrics = train(cfg)
+    except SIGTERMException as stop:  # a stop signal: last.ckpt is written; the process exits (a sweep too)
+        write_result(cfg.paths.output_dir, "interrupted", {}, None, f"stopped by a signal (exit status {stop.code})")
+        raise
     except Exception as err:
         status = "diverged" if isinstance(err, NonFiniteLossError) else "failed"
         write_result(cfg.paths.output_dir, status, {}, objective({}, cfg), f"{type(err).__name__}: {err}")

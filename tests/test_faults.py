@@ -1,11 +1,16 @@
-"""Faults a run survives: SIGTERM (preemption) and Ctrl-C write a resumable last.ckpt; a write interrupted half-way
-leaves the previous checkpoint loadable (checkpoints are written to a temporary file beside the target and renamed);
-every model family's checkpoint loads with weights_only=True."""
+"""Faults a run survives: SIGTERM (preemption), Ctrl-C, SIGUSR1 and SIGUSR2 write a resumable last.ckpt, also when
+sent to the whole process group with DataLoader workers and under DDP; the same command with ckpt_path=auto resumes
+it; a write interrupted half-way leaves the previous checkpoint loadable (checkpoints are written to a temporary file
+beside the target and renamed); every model family's checkpoint loads with weights_only=True."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,11 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_lightning import PROJECT_ROOT
-from gan_lightning.checkpoint import load_module
-from gan_lightning.train import train
+from gan_lightning.checkpoint import load_module, resolve_ckpt_path
+from gan_lightning.train import checkpoint_dir, requested_ckpt_path, train
+from gan_lightning.utils.signals import STOP_SIGNALS
 from tests.hydra_utils import compose_config
 
 TINY = ["data.num_workers=0", "data.batch_size=8", "metrics=none", "~callbacks.progress_bar",
@@ -66,6 +74,179 @@ def test_signal_writes_a_checkpoint_that_resumes(sig, data_dir, tmp_path, monkey
     # the resumed run continued from the saved step: its first sample grid is the saved step + 1
     grids = sorted(p.name for p in (tmp_path / "resumed" / "samples").glob("g_step=*.png"))
     assert grids and grids[0] >= f"g_step={saved:07d}.png"
+
+
+# ---- signals to the whole process group, with DataLoader workers --------------------------------------------------
+# "Clean" here: the run ends by itself with status 128 + signal number (not killed by it), no process of its group
+# is left, its last.ckpt loads (weights_only) at a generator step >= the one seen, nothing in its output says a worker
+# died or an exception escaped, and result.json records "interrupted".
+WORKERS = [*(a for a in TINY if not a.startswith("data.num_workers=")), "data.num_workers=2"]
+DEATH_SIGNS = ("killed by signal", "exited unexpectedly", "Traceback")
+
+
+def start_group_run(out: Path, *extra: str) -> subprocess.Popen:
+    """A long tiny run with 2 workers in its own process group (start_new_session), a sample grid every step."""
+    args = [sys.executable, "-m", "gan_lightning.train", f"hydra.run.dir={out}", "max_g_steps=100000",
+            "callbacks.sample_grid.every_n_g_steps=1", "callbacks.model_checkpoint.every_n_g_steps=0", *WORKERS, *extra]
+    return subprocess.Popen(args, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+
+
+def signal_group_and_wait(proc: subprocess.Popen, sig: int, timeout: float = 180) -> str:
+    """Send ``sig`` to the run's whole process group; return its output once it has ended. Whatever is left of the
+    group afterwards (it should be nothing) is killed."""
+    try:
+        os.killpg(proc.pid, sig)
+        return proc.communicate(timeout=timeout)[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()
+
+
+def group_is_gone(pgid: int, timeout: float = 15) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def assert_stopped_cleanly(out: Path, proc: subprocess.Popen, log: str, sig: int, seen: int) -> int:
+    """The run's exit and files are as defined above; returns the saved generator step."""
+    assert proc.returncode == 128 + sig, log[-3000:]
+    for sign in DEATH_SIGNS:
+        assert sign not in log, log[-3000:]
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    saved = ckpt["gan_lightning"]["g_step"]
+    assert saved >= seen > 0
+    assert json.loads((out / "result.json").read_text())["status"] == "interrupted"
+    return saved
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2],
+                         ids=lambda s: signal.Signals(s).name)
+def test_group_signal_with_workers_writes_last_ckpt_and_stops_cleanly(sig, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    out = tmp_path / "run"
+    proc = start_group_run(out, "logger=none")
+    try:
+        wait_for_step(out, proc, 3)
+    except BaseException:
+        signal_group_and_wait(proc, signal.SIGKILL, timeout=30)
+        raise
+    log = signal_group_and_wait(proc, sig)
+    assert group_is_gone(proc.pid), "a worker or rank outlived the run"
+    saved = assert_stopped_cleanly(out, proc, log, sig, seen=3)
+    assert f"Stopped by {signal.Signals(sig).name} at generator step {saved}" in log
+
+
+def test_ddp_group_sigterm_stops_every_rank_at_the_same_batch(data_dir, tmp_path, monkeypatch):
+    """ddp_spawn on 2 CPU ranks with 2 workers each: the parent outlives the signal, both ranks save at the same
+    generator step and the parent exits with the ranks' status."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    out = tmp_path / "run"
+    proc = start_group_run(out, "logger=none", "trainer=ddp_cpu")
+    try:
+        wait_for_step(out, proc, 2, timeout=300)
+    except BaseException:
+        signal_group_and_wait(proc, signal.SIGKILL, timeout=30)
+        raise
+    log = signal_group_and_wait(proc, signal.SIGTERM, timeout=240)
+    assert group_is_gone(proc.pid), "a worker or rank outlived the run"
+    saved = assert_stopped_cleanly(out, proc, log, signal.SIGTERM, seen=2)
+    stops = re.findall(r"Stopped by SIGTERM at generator step (\d+)", log)
+    assert stops == [str(saved), str(saved)], log[-3000:]  # one line per rank, the same step
+
+
+def metric_rows(out: Path) -> list[dict]:
+    with open(out / "csv" / "metrics.csv", newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("trainer/g_step")]
+
+
+def test_same_command_with_ckpt_path_auto_resumes_after_a_signal(data_dir, tmp_path, monkeypatch):
+    """Run, SIGTERM the group, run the identical command line again: it resumes from the saved generator step, and
+    the metric history from before the interruption stays in metrics.csv."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    out = tmp_path / "run"
+    command = (out, "ckpt_path=auto", "logger=csv", "trainer.log_every_n_steps=1")
+    first = start_group_run(*command)
+    wait_for_step(out, first, 3)
+    log = signal_group_and_wait(first, signal.SIGTERM)
+    assert "ckpt_path=auto: no checkpoint at" in log and "starting a new run" in log
+    saved = assert_stopped_cleanly(out, first, log, signal.SIGTERM, seen=3)
+    before = metric_rows(out)
+    assert [float(r["trainer/g_step"]) for r in before] == list(range(1, saved + 1))
+
+    second = start_group_run(*command)
+    wait_for_step(out, second, saved + 2)
+    log = signal_group_and_wait(second, signal.SIGTERM)
+    assert f"ckpt_path=auto: resuming from {out / 'checkpoints' / 'last.ckpt'}" in log
+    resumed = assert_stopped_cleanly(out, second, log, signal.SIGTERM, seen=saved + 2)
+    after = metric_rows(out)
+    assert after[:len(before)] == before  # the interrupted run's rows are kept as they were
+    # the resumed run logged from the saved step on: its first generator step is saved + 1
+    assert [float(r["trainer/g_step"]) for r in after[len(before):]] == list(range(saved + 1, resumed + 1))
+
+
+def test_ckpt_path_auto_resolves_the_run_dirs_last_ckpt(tmp_path, caplog):
+    caplog.set_level("INFO", logger="gan_lightning.checkpoint")
+    assert resolve_ckpt_path("auto", tmp_path) is None
+    assert "starting a new run" in caplog.text
+    (tmp_path / "last.ckpt").write_bytes(b"x")
+    assert resolve_ckpt_path("auto", tmp_path) == str((tmp_path / "last.ckpt").resolve())
+    assert "resuming from" in caplog.text
+    with pytest.raises(FileNotFoundError, match="nope.ckpt"):  # an explicit path must still exist
+        resolve_ckpt_path(str(tmp_path / "nope.ckpt"), tmp_path)
+
+
+def test_ckpt_path_defaults_to_auto_under_submitit_only(tmp_path):
+    cfg = compose_config("train", ["hydra/launcher=submitit_slurm"], tmp_path)
+    assert cfg.ckpt_path is None and requested_ckpt_path(cfg) == "auto"
+    assert checkpoint_dir(cfg) == str(tmp_path / "checkpoints")
+    explicit = compose_config("train", ["hydra/launcher=submitit_slurm", "ckpt_path=/x/last.ckpt"], tmp_path)
+    assert requested_ckpt_path(explicit) == "/x/last.ckpt"
+    assert requested_ckpt_path(compose_config("train", [], tmp_path)) is None
+
+
+class SendSignalAt(pl.Callback):
+    """Sends ``signum`` to this process at the start of generator step ``g_step``'s batch."""
+
+    def __init__(self, signum: int, g_step: int) -> None:
+        self.signum, self.g_step = int(signum), int(g_step)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.g_step + 1 == self.g_step:
+            os.kill(os.getpid(), self.signum)
+
+
+def test_requeue_handler_runs_after_last_ckpt_and_handlers_are_restored(data_dir, tmp_path, monkeypatch):
+    """In process: a SIGUSR2 handler installed before training (submitit's requeue) is called once, after last.ckpt
+    holds the stop step; the run ends with SIGTERMException(128 + SIGUSR2); every handler is as before afterwards."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    out = tmp_path / "run"
+    seen = []
+
+    def requeue(signum, frame):
+        seen.append(torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["gan_lightning"]["g_step"])
+
+    previous = signal.signal(signal.SIGUSR2, requeue)
+    try:
+        before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        cfg = compose_config("train", [
+            *TINY, "logger=none", "max_g_steps=50", "callbacks.model_checkpoint.every_n_g_steps=0",
+            "+callbacks.stop._target_=tests.test_faults.SendSignalAt", f"+callbacks.stop.signum={int(signal.SIGUSR2)}",
+            "+callbacks.stop.g_step=3"], out)
+        with pytest.raises(SIGTERMException) as stop:
+            train(cfg)
+        assert stop.value.code == 128 + signal.SIGUSR2
+        assert seen == [3]
+        assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 def half_write_then_fail(calls: list):

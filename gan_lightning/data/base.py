@@ -13,6 +13,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.sampler import ResumableRandomSampler
+from gan_lightning.utils.signals import SignalSafeWorkerInit
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -106,6 +107,12 @@ class GANDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return int(getattr(trainer, "world_size", 1)), int(getattr(trainer, "global_rank", 0))
 
+    @property
+    def worker_init_fn(self) -> SignalSafeWorkerInit:
+        """The loaders' ``worker_init_fn``: workers ignore the stop signals the training process handles (it saves
+        at the batch end) and are seeded as Lightning's ``seed_everything(workers=True)`` would."""
+        return SignalSafeWorkerInit(rank=self.world_size_and_rank[1])
+
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         """Return ``(train_set, test_set)``; raise :class:`DataNotFoundError` if the data is missing."""
         raise NotImplementedError
@@ -141,6 +148,7 @@ class GANDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=self.worker_init_fn,
             # Own generator: creating the iterator must not consume the global torch RNG (bit-exact resume).
             generator=torch.Generator().manual_seed(self.seed),
         )
@@ -149,7 +157,7 @@ class GANDataModule(pl.LightningDataModule):
         self.setup("test")
         return DataLoader(
             self.test_set, batch_size=self.batch_size, shuffle=False, drop_last=False,
-            num_workers=self.num_workers, pin_memory=self.pin_memory,
+            num_workers=self.num_workers, pin_memory=self.pin_memory, worker_init_fn=self.worker_init_fn,
         )
 
     def state_dict(self) -> dict[str, int]:

@@ -239,7 +239,7 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
             sampler = unlabeled.sampler.twin(self.seed + _GENERATOR_STREAM_SEED_OFFSET)
             second = DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
                                 num_workers=self.num_workers, pin_memory=self.pin_memory,
-                                persistent_workers=self.num_workers > 0,
+                                persistent_workers=self.num_workers > 0, worker_init_fn=self.worker_init_fn,
                                 generator=torch.Generator().manual_seed(self.seed))
         return SemiSupervisedLoader(unlabeled, stream, start, second)
 

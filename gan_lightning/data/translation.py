@@ -275,7 +275,7 @@ class TranslationDataModule(GANDataModule):
         return DataLoader(
             base.dataset, batch_size=base.batch_size, sampler=self._train_sampler,
             drop_last=base.drop_last, num_workers=base.num_workers, pin_memory=base.pin_memory,
-            persistent_workers=base.persistent_workers, generator=base.generator,
+            persistent_workers=base.persistent_workers, worker_init_fn=base.worker_init_fn, generator=base.generator,
         )
 
 

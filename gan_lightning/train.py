@@ -30,7 +30,7 @@ from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.nan_guard import NonFiniteLossError
 from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
 from gan_lightning.checkpoint import AtomicCheckpointIO, resolve_ckpt_path
-from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
+from gan_lightning.metrics.generative import InceptionWeightsError, ensure_inception_weights
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
 from gan_lightning.data.semi_supervised import fully_labeled_config
@@ -212,7 +212,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Raises:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
         ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
-        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file.
+        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file (and no download).
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
     if ckpt_path:
@@ -221,7 +221,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()  # fail on missing data before anything else is built
     metrics_cfg = cfg.get("metrics") or {}
     if metrics_cfg.get("generative") is not None and metrics_cfg.get("feature_extractor") == "inception":
-        verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before anything is built
+        # downloaded when missing and online; otherwise the run stops before anything is built
+        ensure_inception_weights(metrics_cfg.inception_weights, metrics_cfg.get("inception_weights_url"))
     if cfg.get("train_missing_classifier"):
         ensure_domain_classifier(cfg, datamodule.name)
         ensure_fcn_scorer(cfg)

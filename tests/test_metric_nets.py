@@ -59,7 +59,8 @@ def test_another_datasets_classifier_is_trained_as_its_cli_would(run_cfg, record
     assert clf.data._target_.endswith(".FashionMNISTDataModule") and clf.data.image_size == 28  # not sneaker2boot
     assert clf.data.data_dir == str(tmp_path / "data") and clf.data.cache_dir == str(tmp_path / "cache")
     assert clf.data.num_workers == 0 and clf.data.batches_per_step == 1 and clf.data.seed == clf.seed == 0
-    assert clf.dataset == "fashion_mnist" and clf.output == str(tmp_path / "cache" / "classifiers" / "fashion_mnist_28.pt")
+    assert clf.dataset == "fashion_mnist"
+    assert clf.output == str(tmp_path / "cache" / "classifiers" / "fashion_mnist_28.pt")
     assert clf.max_steps == 7 and clf.epochs == 3  # the override, over conf/train_classifier.yaml
 
 

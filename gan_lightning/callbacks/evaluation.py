@@ -236,7 +236,8 @@ class EvaluationCallback(PeriodicEvaluation):
 
     def __init__(self, evaluators: dict[str, PeriodicEvaluation] | None = None, generative: dict[str, Any] | None = None,
                  feature_extractor: str = "domain", inception_weights: str | None = None,
-                 inception_weights_url: str | None = None, classifier_path: str | None = None, cache_dir: str | None = None,
+                 inception_weights_url: str | None = None, classifier_path: str | None = None,
+                 cache_dir: str | None = None,
                  every_n_g_steps: int | None = 1000, every_n_epochs: int = 0) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, every_n_epochs=every_n_epochs, at_train_start=True)
         from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
@@ -247,7 +248,8 @@ class EvaluationCallback(PeriodicEvaluation):
         if generative is not None:
             self.evaluators = {"generative": GenerativeMetricsCallback(
                 feature_extractor=feature_extractor, inception_weights=inception_weights,
-                inception_weights_url=inception_weights_url, classifier_path=classifier_path, cache_dir=cache_dir, **generative), **self.evaluators}
+                inception_weights_url=inception_weights_url, classifier_path=classifier_path, cache_dir=cache_dir,
+                **generative), **self.evaluators}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for evaluator in self.evaluators.values():

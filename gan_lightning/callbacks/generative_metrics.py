@@ -95,7 +95,8 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
             return self._metrics
         if self.feature_extractor == "inception":
             if self.inception_weights is not None and not os.path.isfile(self.inception_weights):
-                ensure_inception_weights(self.inception_weights, self.inception_weights_url)  # GenerativeMetrics verifies
+                # only fetched here: GenerativeMetrics verifies the file (hashing it twice would cost a second)
+                ensure_inception_weights(self.inception_weights, self.inception_weights_url)
             self._metrics = GenerativeMetrics("inception", self.names, inception_weights=self.inception_weights, **self.kid)
             extractor = {"extractor": "inception-v3-compat (torch-fidelity / TF FID Inception)",
                          "weights": f"{INCEPTION_WEIGHTS} (sha256 {INCEPTION_SHA256_PREFIX}...)",

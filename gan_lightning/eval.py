@@ -70,6 +70,7 @@ def build_evaluation(model: Any, cfg: DictConfig) -> EvaluationCallback:
     return EvaluationCallback(
         evaluators={k: instantiate(v) for k, v in evaluators.items() if k in wanted and v is not None},
         generative=generative, feature_extractor=cfg.feature_extractor, inception_weights=cfg.inception_weights,
+        inception_weights_url=cfg.get("inception_weights_url"),
         classifier_path=cfg.classifier_path or metrics_cfg.get("classifier_path") or default_classifier(model, cfg),
         cache_dir=str(cfg.paths.cache_dir))
 

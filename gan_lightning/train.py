@@ -35,12 +35,10 @@ from gan_lightning.callbacks.nan_guard import NonFiniteLossError
 from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
 from gan_lightning.checkpoint import AUTO, AtomicCheckpointIO, resolve_ckpt_path
 from gan_lightning.loggers import ResumableCSVLogger
-from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
+from gan_lightning.metrics.generative import InceptionWeightsError, ensure_inception_weights
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
-from gan_lightning.data.semi_supervised import fully_labeled_config
-from gan_lightning.train_classifier import train_classifier
-from gan_lightning.train_scorer import train_scorer
+from gan_lightning.metric_nets import ensure_metric_nets
 from gan_lightning.utils.config import instantiate
 from gan_lightning.utils.signals import spawned_ranks_stop_together
 
@@ -52,49 +50,6 @@ def instantiate_group(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
-
-
-def ensure_domain_classifier(cfg: DictConfig, dataset: str) -> None:
-    """Train the domain classifier the generative metrics read (``metrics.feature_extractor=domain``), if it
-    does not exist yet.
-
-    Uses conf/train_classifier.yaml with this run's data and paths, so it is the same file as
-    `python -m gan_lightning.train_classifier data=<dataset> data.image_size=<size>` writes.
-    """
-    entry = cfg.get("metrics") or {}
-    if entry.get("generative") is None or entry.get("feature_extractor") != "domain" or Path(entry.classifier_path).is_file():
-        return
-    log.warning("No domain classifier at %s: training it first (about a minute per epoch on CPU).",
-                entry.classifier_path)
-    clf_cfg = OmegaConf.load(CONFIG_DIR / "train_classifier.yaml")
-    del clf_cfg["defaults"]
-    clf_cfg = OmegaConf.merge(clf_cfg, {
-        "data": fully_labeled_config(OmegaConf.to_container(cfg.data, resolve=True)),
-        "paths": OmegaConf.to_container(cfg.paths, resolve=True),
-        "dataset": dataset,
-        "output": entry.classifier_path,
-    })
-    clf_cfg.data.batches_per_step = 1
-    train_classifier(clf_cfg)
-
-
-def ensure_fcn_scorer(cfg: DictConfig) -> None:
-    """Train the labels2fashion FCN-score segmenter (``metrics.evaluators.fcn_score``) if it does not exist yet,
-    as `python -m gan_lightning.train_scorer data=labels2fashion data.image_size=<size>` would (on the paired
-    task, also for CycleGAN's unpaired variant). Other label decoders need a scorer trained by the user."""
-    entry = ((cfg.get("metrics") or {}).get("evaluators") or {}).get("fcn_score")
-    if not entry or Path(entry.scorer_path).is_file() or entry.get("label_decoder") != "labels2fashion":
-        return
-    log.warning("No FCN-score segmenter at %s: training it first (about two minutes on CPU).", entry.scorer_path)
-    scorer_cfg = OmegaConf.load(CONFIG_DIR / "train_scorer.yaml")
-    del scorer_cfg["defaults"]
-    paths = OmegaConf.to_container(cfg.paths, resolve=True)
-    scorer_cfg = OmegaConf.merge(scorer_cfg, {"data": OmegaConf.load(CONFIG_DIR / "data" / "labels2fashion.yaml")}, {
-        "data": {"data_dir": paths["data_dir"], "cache_dir": paths["cache_dir"], "image_size": cfg.data.image_size,
-                 "seed": 0, "batches_per_step": 1, "jitter": False, "num_workers": cfg.data.num_workers},
-        "paths": paths, "dataset": "labels2fashion", "output": entry.scorer_path,
-    })
-    train_scorer(scorer_cfg)
 
 
 def configure_wandb(cfg: DictConfig, ckpt_path: str | None) -> None:
@@ -235,7 +190,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Raises:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
         ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
-        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file.
+        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file (and no download).
     """
     ckpt_path = resolve_ckpt_path(requested_ckpt_path(cfg), checkpoint_dir(cfg))
     if ckpt_path:
@@ -244,10 +199,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.prepare_data()  # fail on missing data before anything else is built
     metrics_cfg = cfg.get("metrics") or {}
     if metrics_cfg.get("generative") is not None and metrics_cfg.get("feature_extractor") == "inception":
-        verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before anything is built
+        # downloaded when missing and online; otherwise the run stops before anything is built
+        ensure_inception_weights(metrics_cfg.inception_weights, metrics_cfg.get("inception_weights_url"))
     if cfg.get("train_missing_classifier"):
-        ensure_domain_classifier(cfg, datamodule.name)
-        ensure_fcn_scorer(cfg)
+        ensure_metric_nets(cfg)  # every evaluator's missing classifier / scorer, trained as its CLI would
     pl.seed_everything(cfg.seed, workers=True)
     try:
         model = build_model(cfg)

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# No test touches the network: a missing Inception weights file is "downloaded" from this unreachable local URL
+# (the configs read the variable; subprocesses inherit it), which fails as offline machines do.
+os.environ["GAN_INCEPTION_WEIGHTS_URL"] = "file:///nonexistent/gan-lightning-tests/weights-inception-2015-12-05-6726825d.pth"
+
 # <repo>/../shared/data (the repo is /work/main, shared data /work/shared/data), then the absolute path.
 _SHARED_CANDIDATES = (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data"))
 DATASETS = ("MNIST", "FashionMNIST")

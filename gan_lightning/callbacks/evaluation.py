@@ -223,8 +223,9 @@ class EvaluationCallback(PeriodicEvaluation):
         evaluators: task evaluators by name (may be empty).
         generative: keyword arguments of the generative metrics (``names``, ``num_fake``, ``num_real``,
             ``real_split``, ``batch_size``, ``seed``, ...), or None.
-        feature_extractor, inception_weights, classifier_path, cache_dir: the extractor choice, its files and the
-            real-statistics cache, shared by the generative metrics.
+        feature_extractor, inception_weights, inception_weights_url, classifier_path, cache_dir: the extractor
+            choice, its files (and where missing Inception weights are downloaded from) and the real-statistics
+            cache, shared by the generative metrics.
         every_n_g_steps, every_n_epochs: the cadence (0 or None: off; the start and end always run).
 
     Raises:
@@ -235,7 +236,8 @@ class EvaluationCallback(PeriodicEvaluation):
 
     def __init__(self, evaluators: dict[str, PeriodicEvaluation] | None = None, generative: dict[str, Any] | None = None,
                  feature_extractor: str = "domain", inception_weights: str | None = None,
-                 classifier_path: str | None = None, cache_dir: str | None = None,
+                 inception_weights_url: str | None = None, classifier_path: str | None = None,
+                 cache_dir: str | None = None,
                  every_n_g_steps: int | None = 1000, every_n_epochs: int = 0) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, every_n_epochs=every_n_epochs, at_train_start=True)
         from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
@@ -246,7 +248,8 @@ class EvaluationCallback(PeriodicEvaluation):
         if generative is not None:
             self.evaluators = {"generative": GenerativeMetricsCallback(
                 feature_extractor=feature_extractor, inception_weights=inception_weights,
-                classifier_path=classifier_path, cache_dir=cache_dir, **generative), **self.evaluators}
+                inception_weights_url=inception_weights_url, classifier_path=classifier_path, cache_dir=cache_dir,
+                **generative), **self.evaluators}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for evaluator in self.evaluators.values():

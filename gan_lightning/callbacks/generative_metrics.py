@@ -19,6 +19,7 @@ from gan_lightning.metrics.generative import (
     INCEPTION_WEIGHTS,
     METRICS,
     GenerativeMetrics,
+    ensure_inception_weights,
     load_or_compute_real,
 )
 from gan_lightning.utils.net_files import sha256_of
@@ -46,13 +47,15 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         num_fake, num_real: sample counts (>= 2; FID needs >= 2048 for a full-rank covariance with Inception).
         real_split: ``test`` or ``train``.
         batch_size: images per generator / extractor call. seed: seed of the evaluation latents.
-        inception_weights: the weights file (``inception``). classifier_path: the domain classifier (``domain``).
+        inception_weights: the weights file (``inception``); inception_weights_url: where to download it from when
+            it is missing (None: never). classifier_path: the domain classifier (``domain``).
         kid_subset_size, kid_subsets, is_splits: see :class:`~gan_lightning.metrics.generative.GenerativeMetrics`.
         reference: log the real-vs-real values once. cache_dir: where real statistics are cached (None: never).
 
     Raises:
         ValueError: bad arguments (naming the ``metrics.*`` key).
-        InceptionWeightsError / FileNotFoundError: at ``setup`` (before training), missing weights or classifier.
+        InceptionWeightsError / FileNotFoundError: at ``setup`` (before training), missing weights (that could not
+            be downloaded) or classifier.
     """
 
     config_key = "metrics.generative"
@@ -61,7 +64,8 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
                  num_fake: int = 2000, num_real: int = 2000, real_split: str = "test", batch_size: int = 250,
                  seed: int = 1234, inception_weights: str | None = None, classifier_path: str | None = None,
                  kid_subset_size: int = 1000, kid_subsets: int = 100, is_splits: int = 10, reference: bool = True,
-                 cache_dir: str | None = None, every_n_g_steps: int | None = None) -> None:
+                 cache_dir: str | None = None, every_n_g_steps: int | None = None,
+                 inception_weights_url: str | None = None) -> None:
         super().__init__(every_n_g_steps=every_n_g_steps, at_train_start=True)
         if feature_extractor not in EXTRACTORS:
             raise ValueError(f"metrics.feature_extractor must be one of {EXTRACTORS}, got {feature_extractor!r}.")
@@ -76,6 +80,7 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         self.num_fake, self.num_real, self.real_split = num_fake, num_real, real_split
         self.batch_size, self.seed, self.reference, self.cache_dir = batch_size, seed, reference, cache_dir
         self.inception_weights, self.classifier_path = inception_weights, classifier_path
+        self.inception_weights_url = inception_weights_url
         self.kid = {"kid_subset_size": kid_subset_size, "kid_subsets": kid_subsets, "is_splits": is_splits}
         self.prefix = "domain_" if feature_extractor == "domain" else ""
         self.real_values: dict[str, float] | None = None
@@ -89,6 +94,9 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         if self._metrics is not None:
             return self._metrics
         if self.feature_extractor == "inception":
+            if self.inception_weights is not None and not os.path.isfile(self.inception_weights):
+                # only fetched here: GenerativeMetrics verifies the file (hashing it twice would cost a second)
+                ensure_inception_weights(self.inception_weights, self.inception_weights_url)
             self._metrics = GenerativeMetrics("inception", self.names, inception_weights=self.inception_weights, **self.kid)
             extractor = {"extractor": "inception-v3-compat (torch-fidelity / TF FID Inception)",
                          "weights": f"{INCEPTION_WEIGHTS} (sha256 {INCEPTION_SHA256_PREFIX}...)",

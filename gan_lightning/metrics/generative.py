@@ -3,7 +3,8 @@
 Two feature extractors go through the same code path:
 
 * ``inception``: the standard one behind published numbers, torch-fidelity's TF-ported Inception-v3
-  (``weights-inception-2015-12-05-6726825d.pth``, verified by its sha256 prefix) with TF-compatible resizing to
+  (``weights-inception-2015-12-05-6726825d.pth``, verified by its sha256; downloaded from torch-fidelity's release
+  on first use when the machine is online, see :func:`ensure_inception_weights`) with TF-compatible resizing to
   299x299 (``antialias=False``): 2048-d pool features for FID / KID, the 1008 "unbiased" logits for IS.
 * ``domain``: the framework's classifier trained on the real data (:mod:`gan_lightning.metrics.domain`): offline
   and fast on a CPU, comparable between runs of this framework only.
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import socket
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +37,17 @@ from gan_lightning.metrics.domain import DomainFeatureExtractor, preserve_global
 from gan_lightning.utils.images import to_uint8
 from gan_lightning.utils.net_files import sha256_of
 
+log = logging.getLogger(__name__)
+
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_SHA256_PREFIX = "6726825d"
+# The file's full sha256 (95,628,359 bytes). torch-fidelity publishes only its first 8 hex digits, in the file name
+# (torch.hub's hash-prefix convention); the full digest is the one several independent projects pin for this exact
+# release file (the same bytes as pytorch-fid's pt_inception-2015-12-05-6726825d.pth).
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+INCEPTION_SHA256_PREFIX = INCEPTION_SHA256[:8]
+# torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (torch-fidelity 0.3 and 0.4)
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
+DOWNLOAD_TIMEOUT_S = 60.0
 METRICS = ("fid", "is", "kid")
 EXTRACTORS = ("inception", "domain")
 
@@ -44,8 +56,15 @@ class InceptionWeightsError(FileNotFoundError):
     """The Inception weights file is missing (and cannot be downloaded here) or is not the expected file."""
 
 
-def verify_inception_weights(path: str | os.PathLike) -> Path:
-    """Check that ``path`` is the FID Inception weights file: it exists and its sha256 starts with 6726825d.
+def _missing_weights_message(path: Path) -> str:
+    return (f"Inception weights not found at {path}. Download {INCEPTION_WEIGHTS} from {INCEPTION_URL} on a machine "
+            f"with internet, copy it here, and set metrics.inception_weights=/path/to/{INCEPTION_WEIGHTS} (or the env "
+            "var GAN_INCEPTION_WEIGHTS). Offline and for quick comparisons, use metrics.feature_extractor=domain.")
+
+
+def verify_inception_weights(path: str | os.PathLike, sha256: str = INCEPTION_SHA256) -> Path:
+    """Check that ``path`` is the FID Inception weights file: it exists and its sha256 starts with ``sha256`` (the
+    full digest by default; a prefix works too, as torch.hub's ``hash_prefix``).
 
     Raises:
         InceptionWeightsError: missing file (the message names the file, where to get it and the config key),
@@ -53,15 +72,61 @@ def verify_inception_weights(path: str | os.PathLike) -> Path:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InceptionWeightsError(
-            f"Inception weights not found at {path}. Download {INCEPTION_WEIGHTS} from {INCEPTION_URL} on a machine "
-            f"with internet, copy it here, and set metrics.inception_weights=/path/to/{INCEPTION_WEIGHTS} (or the env "
-            "var GAN_INCEPTION_WEIGHTS). Offline and for quick comparisons, use metrics.feature_extractor=domain.")
+        raise InceptionWeightsError(_missing_weights_message(path))
     digest = sha256_of(path)  # streamed: the weights are about 90 MB
-    if not digest.startswith(INCEPTION_SHA256_PREFIX):
-        raise InceptionWeightsError(f"{path} has sha256 {digest[:16]}..., not the {INCEPTION_SHA256_PREFIX}... of "
+    if not digest.startswith(sha256):
+        raise InceptionWeightsError(f"{path} has sha256 {digest[:16]}..., not the {sha256[:16]}... of "
                                     f"{INCEPTION_WEIGHTS}: scores with other weights are not comparable with published ones.")
     return path
+
+
+@contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """A default socket timeout for the duration: torch.hub's urlopen has none, and a firewall that drops packets
+    would otherwise stall the run instead of failing with the offline message. Process-wide, hence restored."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def ensure_inception_weights(path: str | os.PathLike, url: str | None = INCEPTION_URL, sha256: str = INCEPTION_SHA256,
+                             timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """:func:`verify_inception_weights`, downloading the file from ``url`` to ``path`` first when it is missing.
+
+    The download goes through ``torch.hub.download_url_to_file`` (any urllib URL, ``file://`` included): into a
+    ``<path>.<uuid>.partial`` file in the same folder, checked against ``sha256`` while it streams, then moved onto
+    ``path`` with an atomic rename, so a failed or mismatched download leaves nothing at ``path``.
+
+    Args:
+        path: where the weights live (``metrics.inception_weights``, by default in ``paths.cache_dir``).
+        url: where to fetch them when missing (``metrics.inception_weights_url``, default torch-fidelity's release
+            URL); None or empty: never download.
+        sha256: the expected sha256 (hex; a prefix checks only that many digits).
+        timeout: seconds without progress before a socket operation fails.
+
+    Raises:
+        InceptionWeightsError: still missing after a failed download (the offline message plus the reason), a
+            download with another sha256, or an existing file with another sha256.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file() and url:
+        import torch.hub
+
+        log.warning("No Inception weights at %s: downloading %s (about 96 MB).", path, url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _socket_timeout(timeout):
+                torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256, progress=False)
+        except RuntimeError as err:  # torch.hub: "invalid hash value (expected ..., got ...)"
+            raise InceptionWeightsError(f"The download from {url} is not {INCEPTION_WEIGHTS} ({err}); nothing was "
+                                        f"written to {path}.") from None
+        except OSError as err:  # URLError, HTTPError, timeouts, an unwritable folder
+            raise InceptionWeightsError(f"{_missing_weights_message(path)} (Downloading it from {url} failed: "
+                                        f"{getattr(err, 'reason', None) or err}.)") from None
+    return verify_inception_weights(path, sha256)
 
 
 class InceptionFeatures(nn.Module):

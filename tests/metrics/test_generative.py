@@ -1,7 +1,11 @@
 """GenerativeMetrics: FID against the closed form, IS of uniform / one-hot classifiers, batch-size independence,
-the protocol's quantization, the real-statistics cache and the missing-weights message."""
+the protocol's quantization, the real-statistics cache, the missing-weights message and the weights download."""
 
 from __future__ import annotations
+
+import hashlib
+import re
+import socket
 
 import numpy as np
 import pytest
@@ -10,10 +14,12 @@ from scipy import linalg
 from torch import Tensor, nn
 
 from gan_lightning.metrics.generative import (
+    INCEPTION_SHA256,
     INCEPTION_URL,
     INCEPTION_WEIGHTS,
     GenerativeMetrics,
     InceptionWeightsError,
+    ensure_inception_weights,
     load_or_compute_real,
     verify_inception_weights,
 )
@@ -162,6 +168,72 @@ def test_missing_or_wrong_weights_are_explained(tmp_path):
     bogus.write_bytes(b"not the weights")
     with pytest.raises(InceptionWeightsError, match="not the 6726825d"):
         verify_inception_weights(bogus)
+
+
+def test_weights_constants_are_torch_fidelitys():
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    assert INCEPTION_URL == URL_INCEPTION_V3
+    # torch.hub's convention: the hash in the file name is the first hex digits of the file's sha256
+    name_hash = re.search(r"-([0-9a-f]{8})\.pth$", INCEPTION_WEIGHTS)[1]
+    assert re.fullmatch(r"[0-9a-f]{64}", INCEPTION_SHA256) and INCEPTION_SHA256.startswith(name_hash)
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """A small file posing as the weights on a local 'server': (its file:// URL, its sha256, its bytes)."""
+    payload = np.random.default_rng(0).bytes(300_000)  # more than one of torch.hub's 128 KiB read chunks
+    source = tmp_path / "server" / INCEPTION_WEIGHTS
+    source.parent.mkdir()
+    source.write_bytes(payload)
+    return source.as_uri(), hashlib.sha256(payload).hexdigest(), payload
+
+
+def test_missing_weights_are_downloaded_and_checked(stand_in, tmp_path):
+    url, sha256, payload = stand_in
+    target = tmp_path / "cache" / "deeper" / INCEPTION_WEIGHTS  # folders are created
+    assert ensure_inception_weights(target, url, sha256) == target
+    assert target.read_bytes() == payload
+    assert [p.name for p in target.parent.iterdir()] == [INCEPTION_WEIGHTS]  # no partial file left behind
+    # present now: verified, not fetched again (the URL is gone)
+    assert ensure_inception_weights(target, "file:///nonexistent/x.pth", sha256) == target
+
+
+def test_a_download_with_another_hash_leaves_nothing(stand_in, tmp_path):
+    url, sha256, _ = stand_in
+    target = tmp_path / "cache" / INCEPTION_WEIGHTS
+    with pytest.raises(InceptionWeightsError) as info:
+        ensure_inception_weights(target, url)  # the real weights' sha256, not the stand-in's
+    message = str(info.value)
+    assert url in message and INCEPTION_SHA256 in message and sha256 in message and str(target) in message
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_unreachable_url_keeps_the_offline_error(tmp_path):
+    target = tmp_path / INCEPTION_WEIGHTS
+    timeout = socket.getdefaulttimeout()
+    with pytest.raises(InceptionWeightsError) as offline:
+        ensure_inception_weights(target, url=None)
+    with pytest.raises(InceptionWeightsError) as failed:
+        ensure_inception_weights(target, "file:///nonexistent/weights.pth")
+    assert str(failed.value).startswith(str(offline.value))  # the same message, plus the reason
+    assert "Downloading it from file:///nonexistent/weights.pth failed" in str(failed.value)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    assert socket.getdefaulttimeout() == timeout  # the download's timeout is not left behind
+
+
+def test_run_config_downloads_from_the_configured_url(stand_in, data_dir, tmp_path, monkeypatch):
+    from gan_lightning.train import train
+    from tests.hydra_utils import compose_config
+
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    url, _, _ = stand_in
+    weights = tmp_path / "cache" / INCEPTION_WEIGHTS
+    cfg = compose_config("train", ["metrics.feature_extractor=inception", f"metrics.inception_weights={weights}",
+                                   f"metrics.inception_weights_url={url}"], tmp_path / "run")
+    with pytest.raises(InceptionWeightsError, match=re.escape(f"The download from {url} is not {INCEPTION_WEIGHTS}")):
+        train(cfg)  # fetched and checked against the real sha256, which a stand-in fails
+    assert not weights.exists() and not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_bad_arguments():

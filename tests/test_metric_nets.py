@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gan_lightning import metric_nets
-from gan_lightning.metric_nets import NET_KINDS, ensure_metric_nets, required_metric_nets, training_config
+from gan_lightning.metric_nets import NET_KINDS, ensure_metric_nets, required_metric_nets
 from tests.hydra_utils import compose_config
 
 

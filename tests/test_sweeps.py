@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from gan_lightning import PROJECT_ROOT
-from gan_lightning.compare import compare, find_jobs, main as compare_main
+from gan_lightning.compare import find_jobs, main as compare_main
 from gan_lightning.train import objective
 
 TINY = ["data.num_workers=0", "data.batch_size=8", "model.generator.base_width=8", "model.discriminator.base_width=8",

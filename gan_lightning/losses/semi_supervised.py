@@ -37,11 +37,6 @@ def real_logit(logits: Tensor) -> Tensor:
     return torch.logsumexp(logits[:, :k], dim=1) - logits[:, k]
 
 
-def real_probability(logits: Tensor) -> Tensor:
-    """p(real | x) = 1 - softmax(l)[:, K] in [0, 1], shape (N,), from logits (N, K+1)."""
-    return torch.sigmoid(real_logit(logits))
-
-
 def supervised_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy of the labeled images over the K real classes, a scalar.
 
@@ -82,15 +77,6 @@ def unsupervised_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         raise ValueError(f"real and fake logits must have the same number of columns, got "
                          f"{tuple(real_logits.shape)} and {tuple(fake_logits.shape)}")
     return F.softplus(-real_logit(real_logits)).mean() + F.softplus(real_logit(fake_logits)).mean()
-
-
-def generator_adversarial_loss(fake_logits: Tensor) -> Tensor:
-    """Non-saturating generator term ``-E log(1 - p_fake(G(z))) = mean(softplus(-real_logit(fake)))``.
-
-    Args:
-        fake_logits: (M, K+1) logits of generated images. Returns a scalar.
-    """
-    return F.softplus(-real_logit(fake_logits)).mean()
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor, reduction: str = "sum") -> Tensor:

@@ -9,7 +9,6 @@ from omegaconf import OmegaConf
 
 from gan_lightning import CONFIG_DIR
 from gan_lightning.losses import (
-    LOSSES,
     AdversarialLoss,
     HingeLoss,
     LSGANLoss,
@@ -20,6 +19,8 @@ from gan_lightning.losses import (
 )
 
 LOG2 = math.log(2.0)
+# Each conf/loss/<name>.yaml and the class it must build.
+LOSSES = {cls.name: cls for cls in (MinimaxLoss, NonSaturatingLoss, LSGANLoss, HingeLoss, WGANGPLoss)}
 
 
 def sp(x: float) -> float:

@@ -32,7 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.nan_guard import NonFiniteLossError
-from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
+from gan_lightning.callbacks.tracking import WandbTracking
 from gan_lightning.checkpoint import AUTO, AtomicCheckpointIO, resolve_ckpt_path
 from gan_lightning.loggers import ResumableCSVLogger
 from gan_lightning.metrics.generative import InceptionWeightsError, ensure_inception_weights
@@ -220,7 +220,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if "_target_" in metrics_cfg:  # metrics=none: no evaluation
         callbacks.append(instantiate(metrics_cfg))
     if any(isinstance(logger, WandbLogger) for logger in loggers):
-        callbacks.insert(0, WandbGeneratorStepAxis())
+        callbacks.insert(0, WandbTracking())
     if not loggers:  # LearningRateMonitor refuses to run without a logger (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer_kwargs = {}

@@ -17,7 +17,7 @@ from gan_lightning.callbacks.performance import PerformanceOptions
 from gan_lightning.callbacks.progress import GeneratorStepProgressBar
 from gan_lightning.callbacks.samples import SampleGridCallback
 from gan_lightning.callbacks.test_error import TestErrorCallback
-from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
+from gan_lightning.callbacks.tracking import WandbTracking
 from gan_lightning.callbacks.translation_success import TranslationSuccessCallback
 
 __all__ = [
@@ -38,5 +38,5 @@ __all__ = [
     "TestSplitClassification",
     "TestSplitEvaluation",
     "TranslationSuccessCallback",
-    "WandbGeneratorStepAxis",
+    "WandbTracking",
 ]

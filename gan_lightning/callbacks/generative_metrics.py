@@ -81,7 +81,7 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         self.batch_size, self.seed, self.reference, self.cache_dir = batch_size, seed, reference, cache_dir
         self.inception_weights, self.classifier_path = inception_weights, classifier_path
         self.inception_weights_url = inception_weights_url
-        self.kid = {"kid_subset_size": kid_subset_size, "kid_subsets": kid_subsets, "is_splits": is_splits}
+        self.score_settings = {"kid_subset_size": kid_subset_size, "kid_subsets": kid_subsets, "is_splits": is_splits}
         self.prefix = "domain_" if feature_extractor == "domain" else ""
         self.real_values: dict[str, float] | None = None
         self._metrics: GenerativeMetrics | None = None
@@ -97,7 +97,7 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
             if self.inception_weights is not None and not os.path.isfile(self.inception_weights):
                 # only fetched here: GenerativeMetrics verifies the file (hashing it twice would cost a second)
                 ensure_inception_weights(self.inception_weights, self.inception_weights_url)
-            self._metrics = GenerativeMetrics("inception", self.names, inception_weights=self.inception_weights, **self.kid)
+            self._metrics = GenerativeMetrics("inception", self.names, inception_weights=self.inception_weights, **self.score_settings)
             extractor = {"extractor": "inception-v3-compat (torch-fidelity / TF FID Inception)",
                          "weights": f"{INCEPTION_WEIGHTS} (sha256 {INCEPTION_SHA256_PREFIX}...)",
                          "resize": "299x299 bilinear, TF-compatible (antialias=False)",
@@ -107,7 +107,7 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
                 raise ValueError("metrics.feature_extractor=domain needs metrics.classifier_path.")
             classifier = load_domain_classifier(self.classifier_path)
             warn_if_other_dataset(self.classifier_path, classifier.meta.get("dataset"), datamodule)
-            self._metrics = GenerativeMetrics("domain", self.names, classifier=classifier, **self.kid)
+            self._metrics = GenerativeMetrics("domain", self.names, classifier=classifier, **self.score_settings)
             # The file's hash, not its name, keys the cached real statistics: a retrained classifier gets new ones.
             extractor = {"extractor": f"domain classifier {os.path.basename(self.classifier_path)} (trained on "
                                       f"{classifier.meta.get('dataset', '?')}; not comparable with Inception scores)",
@@ -117,8 +117,8 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         self.protocol = {**extractor, "quantization": "uint8, round(clamp((x + 1) / 2, 0, 1) * 255)",
                          "num_fake": self.num_fake, "num_real": self.num_real, "real_split": self.real_split,
                          "dataset": getattr(datamodule, "name", None), "image_size": getattr(datamodule, "image_size", None),
-                         "metrics": self.names, **({"kid_subset_size": self.kid["kid_subset_size"]} if "kid" in self.names else {}),
-                         **({"is_splits": self.kid["is_splits"]} if "is" in self.names else {})}
+                         "metrics": self.names, **({"kid_subset_size": self.score_settings["kid_subset_size"]} if "kid" in self.names else {}),
+                         **({"is_splits": self.score_settings["is_splits"]} if "is" in self.names else {})}
         return self._metrics
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

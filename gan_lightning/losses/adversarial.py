@@ -159,20 +159,20 @@ class WGANGPLoss(AdversarialLoss):
     """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017, Alg. 1).
 
     D (critic): ``mean(f) - mean(r)``; G: ``-mean(f)``; regularizer:
-    ``gp_lambda * gradient_penalty(D, real, fake)``. The paper trains D ``n_critic = 5``
+    ``lambda_gp * gradient_penalty(D, real, fake)``. The paper trains D ``n_critic = 5``
     steps per G step and avoids BatchNorm in the critic.
 
     Args:
-        gp_lambda: penalty weight, >= 0 (paper: 10). Raises ValueError otherwise.
+        lambda_gp: penalty weight, >= 0 (paper: 10). Raises ValueError otherwise.
     Inputs: raw critic outputs (N,) or (N, ...). Returns: scalar tensors.
     """
 
     name = "wgan_gp"
 
-    def __init__(self, gp_lambda: float = 10.0) -> None:
-        if not gp_lambda >= 0:  # also rejects NaN
-            raise ValueError(f"gp_lambda must be >= 0, got {gp_lambda}")
-        self.gp_lambda = float(gp_lambda)
+    def __init__(self, lambda_gp: float = 10.0) -> None:
+        if not lambda_gp >= 0:  # also rejects NaN
+            raise ValueError(f"lambda_gp must be >= 0, got {lambda_gp}")
+        self.lambda_gp = float(lambda_gp)
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return fake_logits.mean() - real_logits.mean()
@@ -181,7 +181,7 @@ class WGANGPLoss(AdversarialLoss):
         return -fake_logits.mean()
 
     def regularizer(self, discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
-        return self.gp_lambda * gradient_penalty(discriminator, real, fake)
+        return self.lambda_gp * gradient_penalty(discriminator, real, fake)
 
     def __repr__(self) -> str:
-        return f"WGANGPLoss(gp_lambda={self.gp_lambda})"
+        return f"WGANGPLoss(lambda_gp={self.lambda_gp})"

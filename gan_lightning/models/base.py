@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor, nn
 
 from gan_lightning.losses import AdversarialLoss
@@ -65,19 +64,9 @@ class RunStateModule(pl.LightningModule):
         return 1
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {
-            "g_step": self.g_step,
-            "rng": _capture_rng_state(),
-            "config": self.run_config,
-            "wandb_run_id": self._wandb_run_id(),  # a resume continues this W&B run
-        }
-
-    def _wandb_run_id(self) -> str | None:
-        trainer = self._trainer
-        for logger in trainer.loggers if trainer is not None else ():
-            if isinstance(logger, WandbLogger):
-                return str(logger.version)
-        return None
+        # update: callbacks.tracking.WandbTracking (run before this hook) adds the W&B run id here
+        checkpoint.setdefault(CHECKPOINT_KEY, {}).update(
+            {"g_step": self.g_step, "rng": _capture_rng_state(), "config": self.run_config})
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)
@@ -212,13 +201,13 @@ class AdversarialModule(RunStateModule):
     uses_latent = True
 
     @property
-    def train_discriminator(self) -> bool:
+    def uses_discriminator(self) -> bool:
         """Whether the D steps run; False for objectives without an adversarial term (e.g. Pix2Pix L1 only)."""
         return True
 
     @property
     def optimizer_steps_per_g_step(self) -> int:
-        return (self.n_critic if self.train_discriminator else 0) + 1
+        return (self.n_critic if self.uses_discriminator else 0) + 1
 
     def after_discriminator_step(self) -> None:
         """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
@@ -338,7 +327,7 @@ class AdversarialModule(RunStateModule):
         opt_g, opt_d = self.optimizers()
         parts = self.split_batch(batch)
         d_loss, d_logs = torch.zeros((), device=self.device), {}
-        for part in parts if self.train_discriminator else ():
+        for part in parts if self.uses_discriminator else ():
             with self.toggled_optimizer(opt_d):
                 d_loss, d_logs = self.discriminator_loss(part)
                 self._step(opt_d, d_loss)
@@ -371,7 +360,7 @@ class AdversarialModule(RunStateModule):
         schedulers = self.lr_schedulers()
         if schedulers is None:
             return
-        idle = set() if self.train_discriminator else {id(self.optimizers()[1].optimizer)}
+        idle = set() if self.uses_discriminator else {id(self.optimizers()[1].optimizer)}
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             if id(scheduler.optimizer) not in idle:  # a D that never steps (L1-only Pix2Pix) keeps its lr
                 scheduler.step()

@@ -73,7 +73,7 @@ class Pix2Pix(TranslationModule):
         self.conditional_d, self.d_loss_scale, self.test_dropout = bool(conditional_d), float(d_loss_scale), bool(test_dropout)
 
     @property
-    def train_discriminator(self) -> bool:
+    def uses_discriminator(self) -> bool:
         return self.lambda_gan > 0
 
     def d_input(self, x: Tensor, y: Tensor) -> Tensor:

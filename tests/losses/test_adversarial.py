@@ -134,7 +134,7 @@ def test_wgan_gp_regularizer_closed_form(norm, lam):
     shape = (5, 2, 3, 3)
     w = torch.randn(math.prod(shape[1:]))
     w = (w * norm / w.norm()).requires_grad_(True)
-    gp = WGANGPLoss(gp_lambda=lam).regularizer(_linear_critic(w), torch.randn(shape), torch.randn(shape))
+    gp = WGANGPLoss(lambda_gp=lam).regularizer(_linear_critic(w), torch.randn(shape), torch.randn(shape))
     assert gp.item() == pytest.approx(lam * (norm - 1) ** 2, rel=1e-5)
     # create_graph=True: the penalty back-propagates into D's parameters.
     # d/dw lam*(||w|| - 1)^2 = 2*lam*(||w|| - 1) * w / ||w||
@@ -157,10 +157,10 @@ def test_gradient_penalty_shape_mismatch():
         gradient_penalty(lambda x: x.sum(1), torch.randn(4, 3), torch.randn(4, 2))
 
 
-def test_gp_lambda_validation():
-    with pytest.raises(ValueError, match=r"gp_lambda.*-1"):
-        WGANGPLoss(gp_lambda=-1.0)
-    assert WGANGPLoss(gp_lambda=0.0).gp_lambda == 0.0
+def test_lambda_gp_validation():
+    with pytest.raises(ValueError, match=r"lambda_gp.*-1"):
+        WGANGPLoss(lambda_gp=-1.0)
+    assert WGANGPLoss(lambda_gp=0.0).lambda_gp == 0.0
 
 
 def test_regularizer_none_by_default():
@@ -185,4 +185,4 @@ def test_configs_instantiate_registry_class(name):
     loss = instantiate(cfg)
     assert type(loss) is LOSSES[name] and loss.name == name
     if name == "wgan_gp":
-        assert loss.gp_lambda == 10.0
+        assert loss.lambda_gp == 10.0

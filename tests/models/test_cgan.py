@@ -132,7 +132,7 @@ def test_both_steps_use_the_real_batch_labels():
 
 
 def test_gradient_penalty_keeps_each_pairs_label():
-    model = make_model(loss=WGANGPLoss(gp_lambda=10.0))
+    model = make_model(loss=WGANGPLoss(lambda_gp=10.0))
     real, y = torch.rand(5, 1, SIZE, SIZE), torch.tensor([0, 1, 2, 3, 0])
     loss, logs = model.discriminator_loss((real, y))
     assert "loss/gp" in logs and torch.isfinite(logs["loss/gp"])

@@ -56,7 +56,7 @@ def test_generator_loss_terms_follow_the_weights(tmp_path):
     l1_only = make(tmp_path, "model.lambda_gan=0")
     loss, logs = l1_only.generator_loss(batch)
     assert "loss/g_gan" not in logs and float(loss) == pytest.approx(100 * float(logs["loss/g_l1"]))
-    assert not l1_only.train_discriminator and l1_only.optimizer_steps_per_g_step == 1
+    assert not l1_only.uses_discriminator and l1_only.optimizer_steps_per_g_step == 1
     with pytest.raises(Exception, match="lambda_l1=0 and model.lambda_gan=0"):
         make(tmp_path, "model.lambda_gan=0", "model.lambda_l1=0")
 

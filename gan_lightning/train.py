@@ -30,7 +30,12 @@ from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.nan_guard import NonFiniteLossError
 from gan_lightning.callbacks.tracking import WandbGeneratorStepAxis
 from gan_lightning.checkpoint import AtomicCheckpointIO, resolve_ckpt_path
-from gan_lightning.metrics.generative import InceptionWeightsError, verify_inception_weights
+from gan_lightning.metrics.generative import (
+    INCEPTION_URL,
+    INCEPTION_WEIGHTS,
+    InceptionWeightsError,
+    verify_inception_weights,
+)
 from gan_lightning.models import build_model
 from gan_lightning.models.base import CHECKPOINT_KEY
 from gan_lightning.data.semi_supervised import fully_labeled_config
@@ -70,6 +75,33 @@ def ensure_domain_classifier(cfg: DictConfig, dataset: str) -> None:
     })
     clf_cfg.data.batches_per_step = 1
     train_classifier(clf_cfg)
+
+
+def metrics_for_unlabeled_data(cfg: DictConfig, datamodule) -> None:
+    """Pick the generative metrics' extractor for data without class labels (``datamodule.labeled`` False: an
+    image folder such as CelebA), on which no domain classifier can be trained: ``metrics.feature_extractor=domain``
+    (the default) becomes ``inception`` when the weights file at ``metrics.inception_weights`` exists (one warning
+    line); without that file the run stops here, before anything is built.
+
+    Raises:
+        InceptionWeightsError: unlabeled data, ``feature_extractor=domain`` and no weights file; one line naming
+            ``metrics.feature_extractor=inception`` with where the weights go, and ``metrics=none``.
+    """
+    entry = cfg.get("metrics") or {}
+    if entry.get("generative") is None or getattr(datamodule, "labeled", True) or entry.get("feature_extractor") != "domain":
+        return
+    weights = Path(entry.inception_weights).expanduser()
+    if not weights.is_file():
+        raise InceptionWeightsError(
+            f"data {datamodule.name} has no class labels, so metrics.feature_extractor=domain (a classifier trained on "
+            f"them) cannot score it, and there are no Inception weights at {weights}. Fix: "
+            f"metrics.feature_extractor=inception with {INCEPTION_WEIGHTS} at that path (from {INCEPTION_URL}; or "
+            "metrics.inception_weights=/path/to/it, or the env var GAN_INCEPTION_WEIGHTS), or train without "
+            "generative metrics: metrics=none.")
+    log.warning("data %s has no class labels for a domain classifier: scoring with Inception (%s) instead, as "
+                "metrics.feature_extractor=inception would.", datamodule.name, weights)
+    with open_dict(cfg):
+        cfg.metrics.feature_extractor = "inception"
 
 
 def ensure_fcn_scorer(cfg: DictConfig) -> None:
@@ -212,16 +244,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Raises:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
         ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
-        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file.
+        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file, or data without
+            class labels with ``feature_extractor=domain`` and no weights file (:func:`metrics_for_unlabeled_data`).
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"))
     if ckpt_path:
         check_checkpoint_model(ckpt_path, cfg)
+    if "_target_" not in (cfg.get("metrics") or {}):
+        with open_dict(cfg):  # metrics=none, also under an experiment that sets metrics.* keys: no evaluation
+            cfg.metrics = {}
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # fail on missing data before anything else is built
+    metrics_for_unlabeled_data(cfg, datamodule)
     metrics_cfg = cfg.get("metrics") or {}
     if metrics_cfg.get("generative") is not None and metrics_cfg.get("feature_extractor") == "inception":
-        verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before anything is built
+        try:
+            verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before anything is built
+        except InceptionWeightsError as err:
+            if getattr(datamodule, "labeled", True):
+                raise
+            raise InceptionWeightsError(f"{err} (Not for data {datamodule.name}: without class labels there is no "
+                                        "domain classifier; use metrics=none instead.)") from err
     if cfg.get("train_missing_classifier"):
         ensure_domain_classifier(cfg, datamodule.name)
         ensure_fcn_scorer(cfg)
@@ -230,6 +273,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model = build_model(cfg)
     except ValueError as err:
         raise name_interpolated_key(err, cfg).with_traceback(err.__traceback__) from None
+    if hasattr(model, "check_data"):
+        model.check_data(datamodule)  # a model that needs class labels, on unlabeled data
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     with open_dict(cfg):

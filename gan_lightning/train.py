@@ -88,7 +88,9 @@ def metrics_for_unlabeled_data(cfg: DictConfig, datamodule) -> None:
             ``metrics.feature_extractor=inception`` with where the weights go, and ``metrics=none``.
     """
     entry = cfg.get("metrics") or {}
-    if entry.get("generative") is None or getattr(datamodule, "labeled", True) or entry.get("feature_extractor") != "domain":
+    if entry.get("generative") is None or entry.get("feature_extractor") != "domain":
+        return
+    if getattr(datamodule, "labeled", True):
         return
     weights = Path(entry.inception_weights).expanduser()
     if not weights.is_file():
@@ -259,7 +261,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics_cfg = cfg.get("metrics") or {}
     if metrics_cfg.get("generative") is not None and metrics_cfg.get("feature_extractor") == "inception":
         try:
-            verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before anything is built
+            verify_inception_weights(metrics_cfg.inception_weights)  # a missing file stops the run before the build
         except InceptionWeightsError as err:
             if getattr(datamodule, "labeled", True):
                 raise

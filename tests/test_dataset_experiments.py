@@ -52,15 +52,17 @@ def datasets(tmp_path_factory):
 def _cifar10_batches(folder) -> None:
     """cifar-10-batches-py as the python release pickles it: data_batch_1..5 and test_batch, each a dict with
     ``data`` uint8 (N, 3072) (R, G, B planes of 32x32, row-major), ``labels``, ``batch_label``, ``filenames``; and
-    batches.meta with the ten ``label_names``. Four images a batch."""
+    batches.meta with the ten ``label_names``. Sixteen images a batch: 80 train images fill one batch of the domain
+    classifier's 64."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"batch_label": name, "labels": rng.integers(0, 10, 4).tolist(),
-                 "data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "filenames": [f"x_{i}.png" for i in range(4)]}
+        batch = {"batch_label": name, "labels": rng.integers(0, 10, 16).tolist(),
+                 "data": rng.integers(0, 256, (16, 3072), dtype=np.uint8),
+                 "filenames": [f"x_{i}.png" for i in range(16)]}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-            "num_cases_per_batch": 4, "num_vis": 3072}
+            "num_cases_per_batch": 16, "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
 
 
@@ -157,8 +159,9 @@ def test_horse2zebra_cyclegan_is_the_papers(datasets, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("experiment", ["dcgan_celeba", "dcgan_cifar10"])
-def test_generative_experiments_score_with_inception_and_stop_without_its_weights(experiment, datasets, cifar10_checksums,
-                                                                                 tmp_path, monkeypatch):
+def test_generative_experiments_score_with_inception_and_stop_without_its_weights(experiment, datasets,
+                                                                                 cifar10_checksums, tmp_path,
+                                                                                 monkeypatch):
     cfg = compose(experiment, [], datasets, tmp_path, monkeypatch)
     assert cfg.metrics.feature_extractor == "inception"
     instantiate(cfg.metrics)  # the metrics config itself is valid (the weights load at fit setup)
@@ -167,3 +170,15 @@ def test_generative_experiments_score_with_inception_and_stop_without_its_weight
     if experiment == "dcgan_celeba":  # no labels: the domain classifier is not the way out
         assert "metrics=none" in str(err.value)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_cifar10_scores_offline_with_its_own_domain_classifier(datasets, cifar10_checksums, tmp_path, monkeypatch):
+    """CIFAR-10 has labels: metrics.feature_extractor=domain trains a CIFAR-10 classifier first, then scores with it."""
+    monkeypatch.setenv("GAN_CLASSIFIER_DIR", str(tmp_path / "classifiers"))
+    small = ["metrics.generative.num_fake=8", "metrics.generative.num_real=8", "metrics.generative.batch_size=4",
+             "metrics.generative.is_splits=2"]
+    cfg = compose("dcgan_cifar10", ["data.batch_size=4", "max_g_steps=1", "metrics.feature_extractor=domain", *small],
+                  datasets, tmp_path, monkeypatch)
+    metrics = train(cfg)
+    assert (tmp_path / "classifiers" / "cifar10_32.pt").is_file()
+    assert {"metrics/domain_fid", "metrics/domain_is"} <= set(metrics)

@@ -100,7 +100,8 @@ def test_models_that_need_labels_refuse_an_unlabeled_folder(experiment, needs_la
     labeled = instantiate(compose_config("train", [f"experiment={experiment}"], tmp_path).data)
     model.check_data(labeled)  # its own data is fine
     if needs_labels:
-        with pytest.raises(ValueError, match=rf"^{type(model).__name__} .* but data image_folder_pngs has no class labels"):
+        unlabeled = rf"^{type(model).__name__} .* but data image_folder_pngs has no class labels"
+        with pytest.raises(ValueError, match=unlabeled):
             model.check_data(folder)
     else:
         model.check_data(folder)
@@ -108,8 +109,9 @@ def test_models_that_need_labels_refuse_an_unlabeled_folder(experiment, needs_la
 
 def test_folder_smaller_than_one_batch_names_the_fix(pngs):
     dm = ImageFolderDataModule(data_dir=str(pngs), image_size=16, batch_size=2, batches_per_step=3)
-    with pytest.raises(ValueError, match=r"^data\.batch_size=2 x data\.batches_per_step=3 = 6 images a batch is more "
-                                         r"than the 5 training images of image_folder_pngs .* set data\.batch_size=1 or less"):
+    with pytest.raises(ValueError, match=r"^data\.batch_size=2 x data\.batches_per_step=3 = 6 images a batch is "
+                                         r"more than the 5 training images of image_folder_pngs .* "
+                                         r"set data\.batch_size=1 or less"):
         dm.train_dataloader()
     assert len(ImageFolderDataModule(data_dir=str(pngs), image_size=16, batch_size=5).train_dataloader()) == 1
     kept = ImageFolderDataModule(data_dir=str(pngs), image_size=16, batch_size=8, drop_last=False)

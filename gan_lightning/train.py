@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
 from hydra.types import RunMode
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor
@@ -86,11 +87,18 @@ def metrics_for_unlabeled_data(cfg: DictConfig, datamodule) -> None:
     Raises:
         InceptionWeightsError: unlabeled data, ``feature_extractor=domain`` and no weights file; one line naming
             ``metrics.feature_extractor=inception`` with where the weights go, and ``metrics=none``.
+        ValueError: generative metrics for a model that takes no z (Pix2Pix, CycleGAN; ``uses_latent`` False):
+            naming ``metrics=translation``.
     """
     entry = cfg.get("metrics") or {}
-    if entry.get("generative") is None or entry.get("feature_extractor") != "domain":
+    if entry.get("generative") is None:
         return
-    if getattr(datamodule, "labeled", True):
+    target = (cfg.get("model") or {}).get("_target_")
+    if target and not getattr(get_class(target), "uses_latent", True):
+        raise ValueError(f"metrics.generative scores samples drawn from z, which {target.rsplit('.', 1)[-1]} does not "
+                         "take (it translates images): use metrics=translation (L1 / PSNR / SSIM on test pairs), or "
+                         "metrics=none.")
+    if entry.get("feature_extractor") != "domain" or getattr(datamodule, "labeled", True):
         return
     weights = Path(entry.inception_weights).expanduser()
     if not weights.is_file():

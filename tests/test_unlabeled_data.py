@@ -82,6 +82,24 @@ def test_labeled_data_and_other_choices_are_left_alone(pngs, tmp_path, monkeypat
         metrics_for_unlabeled_data(cfg, instantiate(cfg.data))  # nothing to score: no error
 
 
+def test_generative_metrics_for_a_translation_model_name_metrics_translation(tmp_path, monkeypatch):
+    """Pix2Pix on its own aligned folder with the default metrics: once a crash training a domain classifier."""
+    from gan_lightning.train import train
+
+    root = tmp_path / "pairs"
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 32), (60 * i, 80, 120)).save(root / split / f"{i}.png")
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = compose_config("train", ["model=pix2pix", "data=aligned", f"data.data_dir={root}", "data.image_size=32",
+                                   "data.num_workers=0"], tmp_path / "run")
+    with pytest.raises(ValueError, match=r"^metrics\.generative scores samples drawn from z, which Pix2Pix does not "
+                                         r"take .*: use metrics=translation"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_unlabeled_folder_with_explicit_inception_and_no_weights_points_to_metrics_none(pngs, tmp_path, monkeypatch):
     from gan_lightning.train import train
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
 from hydra.types import RunMode
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor
@@ -50,6 +51,32 @@ def instantiate_group(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
+
+
+def metrics_for_unlabeled_data(cfg: DictConfig, datamodule) -> None:
+    """Pick the generative metrics' extractor for data without class labels (``datamodule.labeled`` False: an
+    image folder such as CelebA), on which no domain classifier can be trained: ``metrics.feature_extractor=domain``
+    (the default) becomes ``inception``, with one warning line; :func:`train` then fetches the weights when they
+    are missing, or stops with one line naming ``metrics.feature_extractor``, the weights file and ``metrics=none``.
+
+    Raises:
+        ValueError: generative metrics for a model that takes no z (Pix2Pix, CycleGAN; ``uses_latent`` False):
+            naming ``metrics=translation``.
+    """
+    entry = cfg.get("metrics") or {}
+    if entry.get("generative") is None:
+        return
+    target = (cfg.get("model") or {}).get("_target_")
+    if target and not getattr(get_class(target), "uses_latent", True):
+        raise ValueError(f"metrics.generative scores samples drawn from z, which {target.rsplit('.', 1)[-1]} does not "
+                         "take (it translates images): use metrics=translation (L1 / PSNR / SSIM on test pairs), or "
+                         "metrics=none.")
+    if entry.get("feature_extractor") != "domain" or getattr(datamodule, "labeled", True):
+        return
+    log.warning("data %s has no class labels for a domain classifier: scoring with Inception (%s) instead, as "
+                "metrics.feature_extractor=inception would.", datamodule.name, entry.inception_weights)
+    with open_dict(cfg):
+        cfg.metrics.feature_extractor = "inception"
 
 
 def configure_wandb(cfg: DictConfig, ckpt_path: str | None) -> None:
@@ -190,17 +217,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Raises:
         FileNotFoundError: if `ckpt_path` is set but does not exist, or the data is missing.
         ValueError: a checkpoint of another model class, or an invalid config value (one line naming the key).
-        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file (and no download).
+        InceptionWeightsError: ``metrics.feature_extractor=inception`` without the weights file (and no download),
+            also when chosen for data without class labels (:func:`metrics_for_unlabeled_data`).
     """
     ckpt_path = resolve_ckpt_path(requested_ckpt_path(cfg), checkpoint_dir(cfg))
     if ckpt_path:
         check_checkpoint_model(ckpt_path, cfg)
+    if "_target_" not in (cfg.get("metrics") or {}):
+        with open_dict(cfg):  # metrics=none, also under an experiment that sets metrics.* keys: no evaluation
+            cfg.metrics = {}
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # fail on missing data before anything else is built
+    metrics_for_unlabeled_data(cfg, datamodule)
     metrics_cfg = cfg.get("metrics") or {}
     if metrics_cfg.get("generative") is not None and metrics_cfg.get("feature_extractor") == "inception":
         # downloaded when missing and online; otherwise the run stops before anything is built
-        ensure_inception_weights(metrics_cfg.inception_weights, metrics_cfg.get("inception_weights_url"))
+        try:
+            ensure_inception_weights(metrics_cfg.inception_weights, metrics_cfg.get("inception_weights_url"))
+        except InceptionWeightsError as err:
+            if getattr(datamodule, "labeled", True):
+                raise
+            raise InceptionWeightsError(
+                f"{err} (Data {datamodule.name} has no class labels, so metrics.feature_extractor=domain cannot "
+                "score it either: get the Inception weights, or train without generative metrics: metrics=none.)"
+            ) from err
     if cfg.get("train_missing_classifier"):
         ensure_metric_nets(cfg)  # every evaluator's missing classifier / scorer, trained as its CLI would
     pl.seed_everything(cfg.seed, workers=True)
@@ -208,6 +248,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model = build_model(cfg)
     except ValueError as err:
         raise name_interpolated_key(err, cfg).with_traceback(err.__traceback__) from None
+    if hasattr(model, "check_data"):
+        model.check_data(datamodule)  # a model that needs class labels, on unlabeled data
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     with open_dict(cfg):

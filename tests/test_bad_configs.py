@@ -43,8 +43,8 @@ CASES = [
      r"^loss=wasserstein is not a config of group 'loss'; allowed: hinge, lsgan, minimax, non_saturating, wgan_gp$"),
     ("unknown dataset", ["data=celeba"], ConfigGroupError,
      r"^data=celeba is not a config of group 'data'; allowed: .*fashion_mnist, .*mnist"),
-    ("unknown experiment", ["experiment=dcgan_celeba"], ConfigGroupError,
-     r"^experiment=dcgan_celeba is not a config of group 'experiment'; allowed: .*dcgan_mnist"),
+    ("unknown experiment", ["experiment=dcgan_lsun"], ConfigGroupError,
+     r"^experiment=dcgan_lsun is not a config of group 'experiment'; allowed: .*dcgan_celeba, .*dcgan_mnist"),
     ("unknown trainer", ["trainer=tpu"], ConfigGroupError,
      r"^trainer=tpu is not a config of group 'trainer'; allowed: cpu, ddp, ddp_cpu, debug, default, gpu$"),
     ("unknown metrics", ["metrics=lpips"], ConfigGroupError, r"^metrics=lpips is not a config of group 'metrics'; allowed: .*none"),
@@ -56,6 +56,15 @@ CASES = [
      r"ConditionalGAN \(model\._target_=gan_lightning\.models\.cgan\.ConditionalGAN\)"),
     ("bad interpolation", ["model.scheduler_interval=batch"], ValueError, r"model\.scheduler_interval must be 'g_step' or 'epoch'"),
     ("bad norm", [*PIX2PIX, "model.generator.norm=layer"], ValueError, r"norm must be one of \('batch', 'instance'\)"),
+    ("image folder smaller than one batch", ["data=image_folder", "data.data_dir={small_image_dir}"], ValueError,
+     r"^data\.batch_size=8 is more than the 5 training images of image_folder_\w+ \(\S+\): with data\.drop_last=true "
+     r"no training step would run\. Fix: set data\.batch_size=5 or less"),
+    ("cGAN on unlabeled images", ["model=cgan", "data=image_folder", "data.data_dir={image_dir}"], ValueError,
+     r"^ConditionalGAN conditions G and D on class labels, but data image_folder_\w+ has no class labels: use a "
+     r"labeled dataset \(data=mnist"),
+    ("SGAN on unlabeled images", ["model=sgan", "data=image_folder", "data.data_dir={image_dir}"], ValueError,
+     r"^SemiSupervisedGAN trains D as a classifier on labeled images, but data image_folder_\w+ has no class labels: "
+     r"use data=mnist_semi"),
 ]
 
 
@@ -82,6 +91,27 @@ def aligned_dir(tmp_path_factory) -> str:
         for i in range(2):
             Image.new("RGB", (96, 48), (40 * i, 80, 120)).save(root / split / f"{i}.png")
     return str(root)
+
+
+def _image_folder(root, n: int) -> str:
+    from PIL import Image
+
+    root.mkdir()
+    for i in range(n):
+        Image.new("RGB", (64, 64), (20 * i, 80, 120)).save(root / f"{i}.png")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory) -> str:
+    """Ten unlabeled 64x64 PNGs (one batch of TINY's 8)."""
+    return _image_folder(tmp_path_factory.mktemp("images") / "pngs", 10)
+
+
+@pytest.fixture(scope="module")
+def small_image_dir(tmp_path_factory) -> str:
+    """Five unlabeled PNGs: fewer than one batch of 8."""
+    return _image_folder(tmp_path_factory.mktemp("images") / "few", 5)
 
 
 @pytest.mark.parametrize("case,overrides,error,pattern", CASES, ids=[c[0] for c in CASES])

@@ -18,7 +18,8 @@ GROUPS = {
     "trainer": {"default", "cpu", "gpu", "debug"},
     "logger": {"csv", "tensorboard", "wandb", "none"},
     "callbacks": {"default"},
-    "experiment": {"gan_mnist", "dcgan_mnist", "dcgan_fashion_mnist"},
+    "experiment": {"gan_mnist", "dcgan_mnist", "dcgan_fashion_mnist",
+                   "dcgan_celeba", "dcgan_cifar10", "pix2pix_facades", "cyclegan_horse2zebra"},
 }
 
 

@@ -52,8 +52,12 @@ class GANDataModule(pl.LightningDataModule):
     :meth:`state_dict`, so resuming mid-epoch continues with exactly the batches an
     uninterrupted run would have seen (single process).
 
+    ``num_classes`` is None for unlabeled data (image folders, translation pairs), whose labels are placeholders;
+    :attr:`labeled` says which.
+
     Raises:
-        ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``.
+        ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; from
+            :meth:`train_dataloader`, a training set smaller than one batch with ``drop_last`` (no step would run).
         DataNotFoundError: from ``prepare_data()`` / ``setup()`` when the data is missing.
     """
 
@@ -102,6 +106,12 @@ class GANDataModule(pl.LightningDataModule):
         return self.batch_size * self.batches_per_step
 
     @property
+    def labeled(self) -> bool:
+        """Whether batches carry real class labels (``num_classes`` set); False for unlabeled image folders and
+        translation pairs."""
+        return self.num_classes is not None
+
+    @property
     def world_size_and_rank(self) -> tuple[int, int]:
         """``(world_size, global_rank)`` of the attached trainer; ``(1, 0)`` without one."""
         trainer = self.trainer
@@ -127,6 +137,7 @@ class GANDataModule(pl.LightningDataModule):
         world, rank = self.world_size_and_rank
         sampler = ResumableRandomSampler(n, seed=self.seed, num_replicas=world, rank=rank)
         n = len(sampler)  # this rank's share under DDP
+        self._check_one_batch(n, world)
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         skip = 0
         if self._resume_state:
@@ -152,6 +163,20 @@ class GANDataModule(pl.LightningDataModule):
             # Own generator: creating the iterator must not consume the global torch RNG (bit-exact resume).
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _check_one_batch(self, n: int, world: int) -> None:
+        """Refuse a training set of ``n`` images (this rank's share) that fills no batch: with ``drop_last`` Lightning
+        would stop at once without a single step and report success."""
+        if not self.drop_last or n >= self.loader_batch_size:
+            return
+        share = f" per process ({world} processes)" if world > 1 else ""
+        per_step = (f" x data.batches_per_step={self.batches_per_step} = {self.loader_batch_size} images a batch"
+                    if self.batches_per_step > 1 else "")
+        fix = f"set data.batch_size={n // self.batches_per_step} or less, " if n >= self.batches_per_step else ""
+        raise ValueError(
+            f"data.batch_size={self.batch_size}{per_step} is more than the {n} training images{share} of {self.name} "
+            f"({self.data_dir}): with data.drop_last=true no training step would run. Fix: {fix}add images, or set "
+            "data.drop_last=false.")
 
     def test_dataloader(self) -> DataLoader:
         self.setup("test")

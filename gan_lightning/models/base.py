@@ -209,6 +209,28 @@ class AdversarialModule(RunStateModule):
     def optimizer_steps_per_g_step(self) -> int:
         return (self.n_critic if self.uses_discriminator else 0) + 1
 
+    def labels_required(self) -> tuple[str, str] | None:
+        """``(why the model needs class labels, what to use instead)`` for error messages, or None (here) for
+        models that train on unlabeled images."""
+        return None
+
+    def check_data(self, datamodule: Any) -> None:
+        """Refuse unlabeled data (``datamodule.labeled`` False) for a model that needs class labels: its placeholder
+        labels (all 0) would train without an error and without meaning. Called by ``train`` before the Trainer
+        is built and again at fit setup.
+
+        Raises:
+            ValueError: one line naming the model, the data and what to use instead.
+        """
+        need = self.labels_required()
+        if need and getattr(datamodule, "labeled", True) is False:
+            name = getattr(datamodule, "name", type(datamodule).__name__)
+            raise ValueError(f"{type(self).__name__} {need[0]}, but data {name} has no class labels: {need[1]}.")
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.check_data(getattr(self.trainer, "datamodule", None))
+
     def after_discriminator_step(self) -> None:
         """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
 

@@ -103,7 +103,14 @@ class CatGAN(AdversarialModule):
         """
         return self.discriminator(x)
 
+    def labels_required(self) -> tuple[str, str] | None:
+        if self.mode != "semi_supervised":
+            return None
+        return ("with model.mode=semi_supervised trains D on labeled images",
+                "use data=mnist_semi or fashion_mnist_semi, or model.mode=unsupervised (experiment=catgan_mnist_unsup)")
+
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         data_classes = getattr(self.trainer.datamodule, "num_classes", None)
         if self.mode == "semi_supervised" and data_classes is not None and data_classes != self.num_classes:
             raise ValueError(f"model.num_classes={self.num_classes} but the data has {data_classes} classes; "

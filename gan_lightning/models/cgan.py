@@ -41,7 +41,7 @@ class ConditionalGAN(AdversarialModule):
 
     Raises:
         ValueError: `num_classes < 2`, or a network whose `num_classes` differs; at fit setup, a datamodule
-            whose `num_classes` differs.
+            whose `num_classes` differs or that has no labels (`check_data`).
     """
 
     def __init__(
@@ -66,7 +66,12 @@ class ConditionalGAN(AdversarialModule):
         # Replace the base's random fixed labels with balanced ones (same buffer, same checkpoint key).
         self.fixed_condition = self.class_balanced_labels(self.fixed_z.shape[0])
 
+    def labels_required(self) -> tuple[str, str]:
+        return ("conditions G and D on class labels",
+                "use a labeled dataset (data=mnist, fashion_mnist or cifar10) or an unconditional model (model=dcgan)")
+
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         dm = getattr(self.trainer, "datamodule", None)
         k = getattr(dm, "num_classes", None)
         if k is not None and k != self.num_classes:

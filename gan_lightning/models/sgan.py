@@ -132,6 +132,10 @@ class SemiSupervisedGAN(AdversarialModule):
         self.feature_matching_reduction = feature_matching_reduction
         self.discriminator_average = zero_average(discriminator) if d_average_decay is not None else None
 
+    def labels_required(self) -> tuple[str, str]:
+        return ("trains D as a classifier on labeled images",
+                "use data=mnist_semi or fashion_mnist_semi, or an unconditional model (model=dcgan)")
+
     def after_discriminator_step(self) -> None:
         if self.discriminator_average is not None:
             update_average_(self.discriminator_average, self.discriminator, self.d_average_decay)

@@ -369,7 +369,7 @@ FAMILIES = {
     "dcgan": [],
     "cgan": ["experiment=cgan_mnist"],
     "sgan": ["experiment=sgan_conv_mnist_100"],
-    "catgan": ["experiment=catgan_mnist_unsup"],
+    "catgan": ["experiment=catgan_conv_mnist_unsup"],
     "supervised_baseline": ["experiment=supervised_conv_mnist_100"],
     "pix2pix": ["experiment=pix2pix_edges2fashion", "data.max_train=16", "data.max_test=4"],
     "cyclegan": ["experiment=cyclegan_sneaker2boot", "data.max_train=16", "data.max_test=4",

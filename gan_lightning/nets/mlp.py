@@ -29,7 +29,8 @@ class MLPGenerator(nn.Module):
     followed by Dropout; the output is Linear -> Tanh reshaped to ``image_shape``.
     Default PyTorch init (the paper predates the DCGAN N(0, 0.02) scheme). ``batch_norm`` and
     ``negative_slope`` give the modern MLP generator (BatchNorm after each hidden Linear but the first, as
-    DCGAN leaves the input layer without it, and LeakyReLU; Radford et al. 2015, sec. 3).
+    DCGAN leaves the input layer without it, and LeakyReLU; Radford et al. 2015, sec. 3); ``norm_first`` puts
+    BatchNorm after the first hidden Linear too (the CatGAN MLP generator, `conf/model/catgan_mlp.yaml`).
 
     Args:
         latent_dim: size of z, >= 1.
@@ -37,6 +38,7 @@ class MLPGenerator(nn.Module):
         hidden_dims: widths of the hidden layers.
         dropout: dropout after each hidden activation, in [0, 1); 0 disables it.
         batch_norm: BatchNorm1d after every hidden Linear except the first.
+        norm_first: with ``batch_norm``, BatchNorm1d after the first hidden Linear as well.
         negative_slope: slope of the hidden activations for x < 0 (0: ReLU; 0.2: LeakyReLU).
         output: ``"tanh"``, or ``"sigmoid"`` (the paper's output units, mapped to [-1, 1] as ``2 sigmoid - 1``;
             :meth:`data_dependent_init` then sets the output bias to the logits of the mean pixel values, as the
@@ -59,6 +61,7 @@ class MLPGenerator(nn.Module):
         output: str = "tanh",
         init_range: float | None = None,
         latent_distribution: str = "normal",
+        norm_first: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
@@ -76,7 +79,7 @@ class MLPGenerator(nn.Module):
         in_dim = self.latent_dim
         for i, h in enumerate(hidden_dims):
             act = nn.LeakyReLU(negative_slope, inplace=True) if negative_slope else nn.ReLU(inplace=True)
-            norm = [nn.BatchNorm1d(h)] if batch_norm and i else []
+            norm = [nn.BatchNorm1d(h)] if batch_norm and (i or norm_first) else []
             layers += [nn.Linear(in_dim, h), *norm, act]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))

@@ -94,3 +94,15 @@ def test_maxout_discriminator_of_the_paper():
     assert d(x).shape == (3,) and d.features(x).shape == (3, 240)
     with pytest.raises(ValueError, match="pieces"):
         MaxoutMLPDiscriminator(hidden_units=(240, 240), pieces=(5,))
+
+
+def test_norm_first_puts_batchnorm_on_every_hidden_layer():
+    """The CatGAN MLP generator (conf/model/catgan_mlp.yaml): BatchNorm after each hidden Linear, the first too."""
+    count = lambda g: sum(isinstance(m, torch.nn.BatchNorm1d) for m in g.modules())  # noqa: E731
+    kwargs = dict(latent_dim=8, hidden_dims=(16, 16, 32), batch_norm=True, negative_slope=0.1, output="sigmoid")
+    assert count(MLPGenerator(**kwargs)) == 2
+    g = MLPGenerator(**kwargs, norm_first=True, latent_distribution="uniform")
+    assert count(g) == 3 and isinstance(g.net[1], torch.nn.BatchNorm1d)
+    assert count(MLPGenerator(latent_dim=8, hidden_dims=(16, 16), norm_first=True)) == 0  # needs batch_norm
+    x = g(torch.rand(6, 8))
+    assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1

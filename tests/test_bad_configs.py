@@ -149,7 +149,7 @@ def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args,line", [
-    (["model=nope"], "error: model=nope is not a config of group 'model'; allowed: catgan, "),
+    (["model=nope"], "error: model=nope is not a config of group 'model'; allowed: catgan, catgan_mlp, cgan, "),
     (["-m", "loss=hinge,nope"], "error: loss=nope is not a config of group 'loss'; allowed: hinge, lsgan, "),
 ])
 def test_cli_unknown_group_option_is_one_line(args, line, tmp_path):

@@ -238,8 +238,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if getattr(datamodule, "labeled", True):
                 raise
             raise InceptionWeightsError(
-                f"{err} (Data {datamodule.name} has no class labels, so metrics.feature_extractor=domain cannot "
-                "score it either: get the Inception weights, or train without generative metrics: metrics=none.)"
+                f"{err} (Not for data {datamodule.name}: it has no class labels, so metrics.feature_extractor=inception "
+                "with the weights above is the only extractor that scores it; without them there is no domain "
+                "classifier; use metrics=none.)"
             ) from err
     if cfg.get("train_missing_classifier"):
         ensure_metric_nets(cfg)  # every evaluator's missing classifier / scorer, trained as its CLI would

@@ -111,6 +111,16 @@ def load_checkpoint(ckpt_path: str) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def run_state(ckpt_path: str) -> dict:
+    """The ``"gan_lightning"`` entry of a checkpoint (g_step, run config, RNG states, W&B run id; ``{}`` when
+    absent), read before training starts: memory-mapped, so the weights are not read into memory.
+
+    Raises:
+        FileNotFoundError / RuntimeError: from ``torch.load``, for a missing or unreadable file.
+    """
+    return torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get(CHECKPOINT_KEY) or {}
+
+
 def load_module(ckpt_path: str, map_location: str | torch.device = "cpu") -> AdversarialModule:
     """Rebuild the trained model from a checkpoint's stored run config and load its weights.
 

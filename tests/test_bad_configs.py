@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gan_lightning import PROJECT_ROOT
-from gan_lightning.train import ConfigGroupError, check_group_overrides, train
+from gan_lightning.train import train
+from gan_lightning.utils.overrides import ConfigGroupError, check_group_overrides
 from tests.hydra_utils import compose_config
 
 TINY = ["data.num_workers=0", "data.batch_size=8", "logger=none", "metrics=none", "~callbacks.progress_bar",
@@ -132,6 +133,7 @@ def test_bad_config_fails_at_start_up(case, overrides, error, pattern, data_dir,
     ["data.image_size=64", "model.generator.base_width=8", "~callbacks.progress_bar", "+callbacks.x._target_=a.B"],
     ["hydra/launcher=basic", "hydra.run.dir=out", "~experiment", "experiment=null", "paths=default"],
     ["--config-dir", "/elsewhere", "model=only_there"],  # options may come from another directory: Hydra decides
+    ["--cfg", "job", "-cn", "train", "model=[gan,nope]", "model=${oc.env:X}", "model=choice(gan,null)"],  # Hydra's
 ])
 def test_valid_overrides_pass_the_group_check(args):
     check_group_overrides(args)
@@ -141,6 +143,18 @@ def test_group_check_reads_every_item_of_a_multirun_list():
     with pytest.raises(ConfigGroupError, match=r"^model=nope is not a config of group 'model'"):
         check_group_overrides(["-m", "model=gan,nope"])
     check_group_overrides(["model=gan,nope"])  # not a multirun: Hydra reports the ambiguous value
+
+
+@pytest.mark.parametrize("args,line", [
+    (["-m", "data=choice(mnist,nope)"], "data=nope is not a config of group 'data'"),
+    (["-m", "loss=tag(a,choice(hinge,nope))"], "loss=nope is not a config of group 'loss'"),
+    (["~model=nope"], "~model=nope is not a config of group 'model'"),
+    (["++loss=nope"], "++loss=nope is not a config of group 'loss'"),
+    (["model@gan_model=nope"], "model=nope is not a config of group 'model'"),
+])
+def test_group_check_reads_overrides_as_hydra_parses_them(args, line):
+    with pytest.raises(ConfigGroupError, match=rf"^{re.escape(line)}; allowed: "):
+        check_group_overrides(args)
 
 
 def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -24,7 +24,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_lightning import PROJECT_ROOT
 from gan_lightning.checkpoint import load_module, resolve_ckpt_path
-from gan_lightning.train import checkpoint_dir, requested_ckpt_path, train
+from gan_lightning.launcher import requested_ckpt_path
+from gan_lightning.train import checkpoint_dir, train
 from gan_lightning.utils.signals import STOP_SIGNALS
 from tests.hydra_utils import compose_config
 

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from gan_lightning import PROJECT_ROOT
 from gan_lightning.compare import find_jobs, main as compare_main
-from gan_lightning.train import objective
+from gan_lightning.result import objective
 
 TINY = ["data.num_workers=0", "data.batch_size=8", "model.generator.base_width=8", "model.discriminator.base_width=8",
         "~callbacks.progress_bar", "trainer.log_every_n_steps=1", "max_g_steps=3"]

@@ -17,7 +17,7 @@ class WandbTracking(pl.Callback):
       counts every optimizer step (n_critic + 1 per generator step). Every scalar and sample grid gan_lightning
       logs carries ``trainer/g_step``; W&B fills it in for the rest (``step_sync``).
     - Stores the W&B run id in every checkpoint (``checkpoint["gan_lightning"]["wandb_run_id"]``), so that a resume
-      continues the same run (``train.configure_wandb``).
+      continues the same run (``wandb_setup.configure_wandb``).
     """
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

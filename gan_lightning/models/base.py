@@ -29,6 +29,22 @@ CHECKPOINT_KEY = "gan_lightning"
 LATENT_DISTRIBUTIONS = ("normal", "uniform", "uniform_centered")  # a generator's `latent_distribution` picks one
 
 
+def check_model_class(state: dict, builds: str, ckpt_path: str | None = None) -> None:
+    """Refuse to resume a checkpoint written by another model class than the one this run builds. ``state`` is the
+    checkpoint's ``"gan_lightning"`` entry, ``builds`` the configured ``model._target_``; classes are compared by
+    name, so a checkpoint survives a module being moved. A checkpoint without a stored config passes.
+
+    Raises:
+        ValueError: one line naming the checkpoint's model class and the configured one.
+    """
+    written_by = ((state.get("config") or {}).get("model") or {}).get("_target_", "")
+    name, configured = written_by.rsplit(".", 1)[-1], builds.rsplit(".", 1)[-1]
+    if written_by and builds and name != configured:
+        raise ValueError(f"ckpt_path{'' if ckpt_path is None else '=' + str(ckpt_path)} holds a {name} checkpoint "
+                         f"({written_by}), but this run builds {configured} (model._target_={builds}): pick the model "
+                         "(and experiment) it was trained with.")
+
+
 def check_optimizer(key: str, factory: Any) -> None:
     """Refuse a learning rate that is not positive in an optimizer factory (``functools.partial``), naming ``key``.
 
@@ -47,6 +63,7 @@ class RunStateModule(pl.LightningModule):
 
     Raises:
         KeyError: when loading a checkpoint without that entry (not written by gan_lightning).
+        ValueError: when loading a checkpoint of another model class (:func:`check_model_class`).
     """
 
     def __init__(self) -> None:
@@ -74,10 +91,7 @@ class RunStateModule(pl.LightningModule):
             raise KeyError(
                 f"Checkpoint has no '{CHECKPOINT_KEY}' entry: it was not written by gan_lightning."
             )
-        written_by = ((state.get("config") or {}).get("model") or {}).get("_target_", "")
-        if written_by and written_by.rsplit(".", 1)[-1] != type(self).__name__:
-            raise ValueError(f"ckpt_path holds a {written_by.rsplit('.', 1)[-1]} checkpoint ({written_by}), but this run "
-                             f"builds {type(self).__name__}: pick the model (and experiment) it was trained with.")
+        check_model_class(state, f"{type(self).__module__}.{type(self).__qualname__}")
         self.g_step = int(state["g_step"])
         self.run_config = state.get("config")
         # Applied in on_train_start: later than Lightning's own restore steps, right before the

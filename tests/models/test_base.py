@@ -146,6 +146,17 @@ def test_checkpoint_state_holds_g_step_and_rng():
         restored.on_load_checkpoint({})
 
 
+def test_checkpoint_of_another_model_class_is_refused_by_name():
+    checkpoint: dict = {}
+    make_model().on_save_checkpoint(checkpoint)
+    checkpoint["gan_lightning"]["config"] = {"model": {"_target_": "gan_lightning.models.cgan.ConditionalGAN"}}
+    with pytest.raises(ValueError, match=r"^ckpt_path holds a ConditionalGAN checkpoint \(gan_lightning\.models\.cgan\."
+                                         r"ConditionalGAN\), but this run builds GAN \(model\._target_=gan_lightning\.models\.gan\.GAN\)"):
+        make_model().on_load_checkpoint(checkpoint)
+    checkpoint["gan_lightning"]["config"] = {"model": {"_target_": "moved.elsewhere.GAN"}}  # same class, compared by name
+    make_model().on_load_checkpoint(checkpoint)
+
+
 @pytest.mark.parametrize("name, low, high, mean, var", [
     ("normal", None, None, 0.0, 1.0),
     ("uniform", 0.0, 1.0, 0.5, 1 / 12),

@@ -247,8 +247,11 @@ class AdversarialModule(RunStateModule):
         return (self.n_critic if self.uses_discriminator else 0) + 1
 
     def labels_required(self) -> tuple[str, str] | None:
-        """``(why the model needs class labels, what to use instead)`` for error messages, or None (here) for
-        models that train on unlabeled images."""
+        """``(why the model needs class labels, what to use instead)`` for error messages, or None for models that
+        train on unlabeled images. Here: a ``class_conditional`` model needs them, another does not."""
+        if self.class_conditional:
+            return ("draws the class it is given and trains on class labels",
+                    "use a labeled dataset (data=mnist, fashion_mnist or cifar10) or an unconditional model (model=dcgan)")
         return None
 
     def check_data(self, datamodule: Any) -> None:
@@ -256,13 +259,19 @@ class AdversarialModule(RunStateModule):
         labels (all 0) would train without an error and without meaning. Called by ``train`` before the Trainer
         is built and again at fit setup.
 
+        A ``class_conditional`` model also refuses data with another number of classes than its ``num_classes``.
+
         Raises:
             ValueError: one line naming the model, the data and what to use instead.
         """
+        name = getattr(datamodule, "name", type(datamodule).__name__)
         need = self.labels_required()
         if need and getattr(datamodule, "labeled", True) is False:
-            name = getattr(datamodule, "name", type(datamodule).__name__)
             raise ValueError(f"{type(self).__name__} {need[0]}, but data {name} has no class labels: {need[1]}.")
+        k = getattr(datamodule, "num_classes", None)
+        if self.class_conditional and k is not None and k != self.num_classes:
+            raise ValueError(f"model.num_classes={self.num_classes} but the data ({name}) has {k} classes: "
+                             f"set model.num_classes={k}.")
 
     def setup(self, stage: str) -> None:
         if stage == "fit":

@@ -64,14 +64,6 @@ class ConditionalGAN(AdversarialModule):
         return ("conditions G and D on class labels",
                 "use a labeled dataset (data=mnist, fashion_mnist or cifar10) or an unconditional model (model=dcgan)")
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        dm = getattr(self.trainer, "datamodule", None)
-        k = getattr(dm, "num_classes", None)
-        if k is not None and k != self.num_classes:
-            raise ValueError(f"model.num_classes={self.num_classes} but the data ({getattr(dm, 'name', type(dm).__name__)}) "
-                             f"has {k} classes: set model.num_classes={k}.")
-
     # ----------------------------------------------------------------- conditioning
     def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Labels (n,) int64, uniform over [0, num_classes), drawn with `generator` (the global RNG if None)."""

@@ -5,13 +5,14 @@ class it is given), checked against each experiment's real model."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from gan_lightning.losses import NonSaturatingLoss
-from gan_lightning.models import build_model
+from gan_lightning.models import GAN, build_model
 from gan_lightning.sample import class_labels
 from gan_lightning.utils.config import instantiate
 from tests.hydra_utils import compose_config
@@ -139,3 +140,25 @@ def test_class_conditional_means_the_generator_draws_the_given_class(experiment,
 def test_translation_models_are_not_class_conditional(experiment, configs):
     model = build_model(configs[experiment])
     assert model.class_conditional is False
+
+
+class LabelAwareGAN(GAN):
+    """A GAN that declares itself class-conditional (its G ignores labels: only the data checks are exercised)."""
+
+    class_conditional = True
+    num_classes = 10
+
+
+def test_class_conditional_alone_makes_a_model_check_its_data(configs):
+    """A new class-conditional model needs no labels_required / check_data of its own: the flag brings both."""
+    cfg = OmegaConf.to_container(configs["gan_mnist"], resolve=True)
+    cfg["model"]["_target_"] = f"{__name__}.LabelAwareGAN"
+    model, plain = build_model(OmegaConf.create(cfg)), build_model(configs["gan_mnist"])
+    unlabeled = SimpleNamespace(name="pngs", labeled=False, num_classes=None)
+    with pytest.raises(ValueError, match=r"^LabelAwareGAN draws the class it is given and trains on class labels, "
+                                         r"but data pngs has no class labels: use a labeled dataset"):
+        model.check_data(unlabeled)
+    with pytest.raises(ValueError, match=r"^model.num_classes=10 but the data \(cifar100\) has 100 classes"):
+        model.check_data(SimpleNamespace(name="cifar100", labeled=True, num_classes=100))
+    model.check_data(SimpleNamespace(name="mnist", labeled=True, num_classes=10))
+    plain.check_data(unlabeled)  # an unconditional GAN trains on unlabeled images

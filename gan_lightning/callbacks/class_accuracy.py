@@ -23,8 +23,8 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
 
     For a ``class_conditional`` module and each class k in ``range(pl_module.num_classes)``, ``num_per_class``
     images are drawn with ``pl_module.generate_from(z, y)`` (the sampling generator, EMA if enabled, in eval
-    mode; (N, C, H, W) in [-1, 1]) from z ``pl_module.sample_latent(n, generator)`` with a ``torch.Generator`` seeded by ``seed``,
-    so every evaluation sees the same z and the global RNG is never used. The domain classifier
+    mode; (N, C, H, W) in [-1, 1]) from z ``pl_module.sample_latent(n, generator)`` with a ``torch.Generator``
+    seeded by ``seed``, so every evaluation sees the same z and the global RNG is never used. The domain classifier
     gets them with its own preprocessing (channel matching and an antialiased resize to its ``image_size``,
     as for the domain FID). Per-class accuracy is the fraction with ``argmax == k``; the overall one their
     mean. Module train/eval flags and the global RNG are restored, so training is bit-identical with or

@@ -52,12 +52,13 @@ def class_labels(model: AdversarialModule, num_per_class: int) -> Tensor:
     """Labels (K * num_per_class,) int64 `0, .., 0, 1, .., 1, ..., K-1`: row k of a class grid is class k.
 
     Raises:
-        ValueError: if the model is not class-conditional (no `num_classes`) or num_per_class < 1.
+        ValueError: if the model is not class-conditional (``class_conditional`` False: its G ignores labels, even
+            when the model has ``num_classes`` like SGAN and CatGAN) or num_per_class < 1.
     """
-    k = getattr(model, "num_classes", None)
-    if k is None:
+    if not getattr(model, "class_conditional", False):
         raise ValueError(f"mode=class_grid needs a class-conditional checkpoint (e.g. a cGAN); "
-                         f"{type(model).__name__} has no num_classes. Use mode=grid.")
+                         f"{type(model).__name__}'s generator takes no class label. Use mode=grid.")
+    k = model.num_classes
     if num_per_class < 1:
         raise ValueError(f"num_per_class must be >= 1, got num_per_class={num_per_class}.")
     return torch.arange(int(k), device=model.device).repeat_interleave(num_per_class)

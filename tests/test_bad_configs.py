@@ -42,6 +42,11 @@ CASES = [
      r"^model=stylegan is not a config of group 'model'; allowed: catgan, catgan_mlp, cgan, .*dcgan, gan, gan_paper, pix2pix"),
     ("unknown loss", ["loss=wasserstein"], ConfigGroupError,
      r"^loss=wasserstein is not a config of group 'loss'; allowed: hinge, lsgan, minimax, non_saturating, wgan_gp$"),
+    ("Pix2Pix without WGAN-GP's penalty", [*PIX2PIX, "loss=wgan_gp"], ValueError,
+     r"^loss=wgan_gp is not supported by Pix2Pix \(allowed: loss=minimax, loss=non_saturating, loss=lsgan, "
+     r"loss=hinge\); its D loss does not add WGAN-GP's gradient penalty\.$"),
+    ("SGAN with a non-BCE loss", ["experiment=sgan_conv_mnist_100", "loss=hinge"], ValueError,
+     r"^loss=hinge is not supported by SemiSupervisedGAN \(allowed: loss=non_saturating, loss=minimax\)"),
     ("unknown dataset", ["data=celeba"], ConfigGroupError,
      r"^data=celeba is not a config of group 'data'; allowed: .*fashion_mnist, .*mnist"),
     ("unknown experiment", ["experiment=dcgan_lsun"], ConfigGroupError,

@@ -21,10 +21,10 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
     """Log ``metrics/class_accuracy`` and ``metrics/class_accuracy/<k>`` at fit start, every ``every_n_g_steps``
     generator steps and at train end.
 
-    For each class k in ``range(pl_module.num_classes)``, ``num_per_class`` images are drawn with
-    ``pl_module.generate_from(z, y)`` (the sampling generator, EMA if enabled, in eval mode; (N, C, H, W) in
-    [-1, 1]) from z ``pl_module.sample_latent(n, generator)`` with a ``torch.Generator`` seeded by ``seed``,
-    so every evaluation sees the same z and the global RNG is never used. The domain classifier
+    For a ``class_conditional`` module and each class k in ``range(pl_module.num_classes)``, ``num_per_class``
+    images are drawn with ``pl_module.generate_from(z, y)`` (the sampling generator, EMA if enabled, in eval
+    mode; (N, C, H, W) in [-1, 1]) from z ``pl_module.sample_latent(n, generator)`` with a ``torch.Generator``
+    seeded by ``seed``, so every evaluation sees the same z and the global RNG is never used. The domain classifier
     gets them with its own preprocessing (channel matching and an antialiased resize to its ``image_size``,
     as for the domain FID). Per-class accuracy is the fraction with ``argmax == k``; the overall one their
     mean. Module train/eval flags and the global RNG are restored, so training is bit-identical with or
@@ -41,7 +41,8 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
 
     Raises:
         ValueError: invalid arguments (naming the ``metrics.evaluators.class_accuracy.*`` key); at ``setup``, a module
-            without ``num_classes`` / ``generate_from``, or a classifier with fewer classes than the module.
+            that is not ``class_conditional`` (with ``num_classes`` and ``generate_from``), or a classifier with
+            fewer classes than the module.
         FileNotFoundError: at ``setup`` (before training) when ``classifier_path`` does not exist.
     """
 
@@ -60,10 +61,11 @@ class ClassConditionalAccuracy(PeriodicEvaluation):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self._classify is not None:
             return
-        k = getattr(pl_module, "num_classes", None)
-        if k is None or not hasattr(pl_module, "generate_from"):
-            raise ValueError(f"ClassConditionalAccuracy needs a class-conditional model with `num_classes` and "
-                             f"`generate_from(z, labels)`; {type(pl_module).__name__} has none: remove metrics.evaluators.class_accuracy.")
+        if not getattr(pl_module, "class_conditional", False):
+            raise ValueError(f"ClassConditionalAccuracy needs a class-conditional model (class_conditional, "
+                             f"`generate_from(z, labels)`); {type(pl_module).__name__}'s generator takes no class "
+                             "label: remove metrics.evaluators.class_accuracy.")
+        k = pl_module.num_classes
         classifier = load_domain_classifier(self.classifier_path)  # fail before the first step
         if classifier.num_classes < k:
             raise ValueError(f"metrics.evaluators.class_accuracy.classifier_path={self.classifier_path} has {classifier.num_classes} "

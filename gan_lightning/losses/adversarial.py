@@ -41,6 +41,12 @@ class AdversarialLoss:
         """Extra term added to the D loss (e.g. a gradient penalty); ``None`` when there is none."""
         return None
 
+    @property
+    def has_regularizer(self) -> bool:
+        """Whether :meth:`regularizer` adds a term to the D loss (a subclass overrides it, e.g. WGAN-GP's gradient
+        penalty): a model whose D loss does not call it must refuse such a loss."""
+        return type(self).regularizer is not AdversarialLoss.regularizer
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

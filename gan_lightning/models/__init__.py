@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytorch_lightning as pl
 from hydra.utils import get_class
 from omegaconf import DictConfig
@@ -16,9 +14,9 @@ __all__ = ["AdversarialModule", "GAN", "build_model"]
 
 
 def build_model(cfg: DictConfig | dict) -> pl.LightningModule:
-    """Instantiate `cfg.model` (plain containers, no DictConfig), with the loss from `cfg.loss` when the model
-    class takes a `loss` argument (every GAN; not the supervised baseline, which has no adversarial loss)."""
-    kwargs = {}
-    if "loss" in inspect.signature(get_class(cfg["model"]["_target_"])).parameters:
-        kwargs["loss"] = instantiate(cfg["loss"])
+    """Instantiate `cfg.model` (plain containers, no DictConfig), with ``loss=`` built from `cfg.loss` for every
+    model that declares adversarial losses (``supported_losses``: every GAN; not the supervised baseline, which has
+    none). The model refuses a loss it does not support (``AdversarialModule.check_loss``)."""
+    takes_loss = bool(getattr(get_class(cfg["model"]["_target_"]), "supported_losses", ()))
+    kwargs = {"loss": instantiate(cfg["loss"])} if takes_loss else {}
     return instantiate(cfg["model"], **kwargs, _convert_="all")

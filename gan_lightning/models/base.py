@@ -66,6 +66,13 @@ class RunStateModule(pl.LightningModule):
         ValueError: when loading a checkpoint of another model class (:func:`check_model_class`).
     """
 
+    # Names (``AdversarialLoss.name``, i.e. conf/loss/<name>.yaml) of the adversarial losses the model trains with;
+    # empty for a model without an adversarial loss, to which `build_model` passes no ``loss``.
+    supported_losses: tuple[str, ...] = ()
+    # True only for models whose generator draws the class it is given (G(z, y)): class grids and class accuracy
+    # need it. Having ``num_classes`` is not enough (SGAN's and CatGAN's D classify, their G ignores labels).
+    class_conditional: bool = False
+
     def __init__(self) -> None:
         super().__init__()
         # Generator steps done. Lightning's global_step counts every optimizer step
@@ -134,10 +141,21 @@ class AdversarialModule(RunStateModule):
         init_batch_size: train images handed to ``data_dependent_init(images)`` of G and D, for the nets that
             define it, at the start of a fresh run (Salimans & Kingma 2016's init; Goodfellow 2014's output bias).
 
+    Losses: each model lists the ones it trains with in ``supported_losses`` (here the four without a regularizer)
+    and sets ``applies_loss_regularizer`` when its D loss adds ``loss.regularizer`` (WGAN-GP's gradient penalty);
+    the constructor refuses any other loss (:meth:`check_loss`).
+
     Raises:
-        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, or the generator
-            has no `latent_dim` or an unknown `latent_distribution`.
+        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, the generator
+            has no `latent_dim` or an unknown `latent_distribution`, or the loss is not supported
+            (:meth:`check_loss`).
     """
+
+    supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
+    # Whether discriminator_loss adds loss.regularizer(...); a model that does not must refuse a loss that has one.
+    applies_loss_regularizer = False
+    # Why other losses are refused and how to fix it, appended to check_loss's error ("" : the allowed list only).
+    loss_hint = ""
 
     def __init__(
         self,
@@ -158,6 +176,7 @@ class AdversarialModule(RunStateModule):
         init_batch_size: int = 500,
     ) -> None:
         super().__init__()
+        self.check_loss(loss)
         if not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"model.n_critic must be an integer >= 1, got {n_critic!r}.")
         if not isinstance(init_batch_size, int) or init_batch_size < 2:
@@ -199,6 +218,24 @@ class AdversarialModule(RunStateModule):
         cond = self.sample_condition(num_fixed_samples, generator=fixed)
         self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
 
+    @classmethod
+    def check_loss(cls, loss: AdversarialLoss) -> None:
+        """Refuse an adversarial loss the model does not train with: one whose ``name`` is not in
+        ``supported_losses``, or one with a D regularizer (``loss.has_regularizer``) that the model's D loss does
+        not add (``applies_loss_regularizer`` False), which would be silently ignored.
+
+        Raises:
+            ValueError: one line naming ``loss=<name>`` and the allowed choices.
+        """
+        name = getattr(loss, "name", type(loss).__name__)
+        allowed = ", ".join(f"loss={n}" for n in cls.supported_losses)
+        hint = f"; {cls.loss_hint}" if cls.loss_hint else ""
+        if name not in cls.supported_losses:
+            raise ValueError(f"loss={name} is not supported by {cls.__name__} (allowed: {allowed}){hint}.")
+        if getattr(loss, "has_regularizer", False) and not cls.applies_loss_regularizer:
+            raise ValueError(f"loss={name} ({type(loss).__name__}) adds a regularizer to the D loss that "
+                             f"{cls.__name__} does not apply; use a loss without one (allowed: {allowed}){hint}.")
+
     def on_train_start(self) -> None:
         # A fresh run only (a resume restores the initialized weights), before the base class splits the RNG by
         # DDP rank: every rank computes the same init.
@@ -224,8 +261,11 @@ class AdversarialModule(RunStateModule):
         return (self.n_critic if self.uses_discriminator else 0) + 1
 
     def labels_required(self) -> tuple[str, str] | None:
-        """``(why the model needs class labels, what to use instead)`` for error messages, or None (here) for
-        models that train on unlabeled images."""
+        """``(why the model needs class labels, what to use instead)`` for error messages, or None for models that
+        train on unlabeled images. Here: a ``class_conditional`` model needs them, another does not."""
+        if self.class_conditional:
+            return ("draws the class it is given and trains on class labels",
+                    "use a labeled dataset (data=mnist, fashion_mnist or cifar10) or an unconditional model (model=dcgan)")
         return None
 
     def check_data(self, datamodule: Any) -> None:
@@ -233,13 +273,19 @@ class AdversarialModule(RunStateModule):
         labels (all 0) would train without an error and without meaning. Called by ``train`` before the Trainer
         is built and again at fit setup.
 
+        A ``class_conditional`` model also refuses data with another number of classes than its ``num_classes``.
+
         Raises:
             ValueError: one line naming the model, the data and what to use instead.
         """
+        name = getattr(datamodule, "name", type(datamodule).__name__)
         need = self.labels_required()
         if need and getattr(datamodule, "labeled", True) is False:
-            name = getattr(datamodule, "name", type(datamodule).__name__)
             raise ValueError(f"{type(self).__name__} {need[0]}, but data {name} has no class labels: {need[1]}.")
+        k = getattr(datamodule, "num_classes", None)
+        if self.class_conditional and k is not None and k != self.num_classes:
+            raise ValueError(f"model.num_classes={self.num_classes} but the data ({name}) has {k} classes: "
+                             f"set model.num_classes={k}.")
 
     def setup(self, stage: str) -> None:
         if stage == "fit":

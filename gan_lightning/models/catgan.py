@@ -55,13 +55,17 @@ class CatGAN(AdversarialModule):
         num_classes: K, the number of categories (>= 2).
         mode: ``"unsupervised"`` or ``"semi_supervised"``.
         lambda_ce: weight of the labeled cross-entropy (the paper's lambda, >= 0); unused when unsupervised.
-        loss: the categorical objective; None builds a `CategoricalLoss`.
+        loss: the categorical objective (``supported_losses``: `CategoricalLoss` only); None builds one.
 
     Raises:
-        ValueError: bad ``mode``, ``num_classes``, ``lambda_ce``; a ``loss`` that is not a `CategoricalLoss`;
+        ValueError: bad ``mode``, ``num_classes``, ``lambda_ce``; a ``loss`` that is not the `CategoricalLoss`;
             a discriminator whose ``num_classes`` differs; at fit time a batch of the other mode's structure, or
             (semi-supervised) a datamodule with a different number of classes.
     """
+
+    supported_losses = ("categorical",)  # its own objective, not one of conf/loss
+    loss_hint = ("it trains with its categorical objective: set "
+                 "loss._target_=gan_lightning.losses.categorical.CategoricalLoss (the catgan_* experiments do)")
 
     def __init__(
         self,
@@ -83,11 +87,7 @@ class CatGAN(AdversarialModule):
             raise ValueError(f"model.lambda_ce must be >= 0, got {lambda_ce!r}; the paper's lambda weights the "
                              "labeled cross-entropy, e.g. model.lambda_ce=1.0.")
         loss = CategoricalLoss() if loss is None else loss
-        if not isinstance(loss, CategoricalLoss):
-            raise ValueError(
-                f"loss={loss!r} is not the categorical objective CatGAN trains with: set "
-                "loss._target_=gan_lightning.losses.categorical.CategoricalLoss (the catgan_* experiments do)."
-            )
+        self.check_loss(loss)
         d_classes = getattr(discriminator, "num_classes", num_classes)
         if d_classes != num_classes:
             raise ValueError(f"model.num_classes={num_classes} but the discriminator outputs {d_classes} logits; "

@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.base import AdversarialModule, OptimizerFactory
+from gan_lightning.models.base import AdversarialModule
 
 
 class ConditionalGAN(AdversarialModule):
@@ -35,8 +34,8 @@ class ConditionalGAN(AdversarialModule):
     Args:
         generator: `forward(z (N, latent_dim), y (N,) int64) -> (N, C, H, W)` in [-1, 1], with `latent_dim`.
         discriminator: `forward(x (N, C, H, W), y (N,) int64) -> logits (N,)`.
-        loss, optimizer_g, optimizer_d, **kwargs: as :class:`AdversarialModule` (`loss` is explicit because
-            `build_model` passes it only to models whose signature names it).
+        **kwargs: :class:`AdversarialModule` arguments (loss, optimizers, n_critic, EMA, ...); every loss of
+            conf/loss, WGAN-GP's penalty included.
         num_classes: K, the number of classes (>= 2); must match the networks' and the datamodule's.
 
     Raises:
@@ -44,16 +43,11 @@ class ConditionalGAN(AdversarialModule):
             whose `num_classes` differs or that has no labels (`check_data`).
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: AdversarialLoss,
-        optimizer_g: OptimizerFactory,
-        optimizer_d: OptimizerFactory,
-        num_classes: int = 10,
-        **kwargs: Any,
-    ) -> None:
+    supported_losses = ("minimax", "non_saturating", "lsgan", "hinge", "wgan_gp")
+    applies_loss_regularizer = True  # discriminator_loss adds loss.regularizer, each pair keeping its label
+    class_conditional = True
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, num_classes: int = 10, **kwargs: Any) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"model.num_classes must be an integer >= 2, got {num_classes!r}: set it to the "
                              "dataset's number of classes, e.g. model.num_classes=10 for MNIST.")
@@ -62,21 +56,13 @@ class ConditionalGAN(AdversarialModule):
                 raise ValueError(f"model.{name}.num_classes={net.num_classes} differs from model.num_classes="
                                  f"{num_classes}; set model.{name}.num_classes: ${{model.num_classes}}.")
         self.num_classes = num_classes  # read by sample_condition, which the base __init__ calls
-        super().__init__(generator, discriminator, loss, optimizer_g, optimizer_d, **kwargs)
+        super().__init__(generator, discriminator, **kwargs)
         # Replace the base's random fixed labels with balanced ones (same buffer, same checkpoint key).
         self.fixed_condition = self.class_balanced_labels(self.fixed_z.shape[0])
 
     def labels_required(self) -> tuple[str, str]:
         return ("conditions G and D on class labels",
                 "use a labeled dataset (data=mnist, fashion_mnist or cifar10) or an unconditional model (model=dcgan)")
-
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        dm = getattr(self.trainer, "datamodule", None)
-        k = getattr(dm, "num_classes", None)
-        if k is not None and k != self.num_classes:
-            raise ValueError(f"model.num_classes={self.num_classes} but the data ({getattr(dm, 'name', type(dm).__name__)}) "
-                             f"has {k} classes: set model.num_classes={k}.")
 
     # ----------------------------------------------------------------- conditioning
     def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -37,7 +37,7 @@ class CycleGAN(TranslationModule):
     Args:
         generator: ``nn.ModuleDict`` with ``AtoB`` and ``BtoA`` (e.g. :class:`gan_lightning.nets.resnet.ResnetGenerator`).
         discriminator: ``nn.ModuleDict`` with ``A`` and ``B`` (:class:`gan_lightning.nets.patchgan.PatchGANDiscriminator`).
-        loss: the adversarial loss (``loss`` group).
+        loss: the adversarial loss (``loss`` group): minimax, non_saturating, lsgan or hinge (``supported_losses``).
         lambda_cycle: weight of the cycle-consistency loss (10, sec. 4).
         lambda_identity: weight of the identity loss relative to lambda_cycle (0.5, sec. 5.2; 0 disables it).
         pool_size: generated images kept for the D updates (50; 0 disables the pool).
@@ -45,8 +45,14 @@ class CycleGAN(TranslationModule):
         **kwargs: :class:`AdversarialModule` arguments.
 
     Raises:
-        ValueError: generator / discriminator without the keys above, negative weights, ``pool_size < 0``.
+        ValueError: generator / discriminator without the keys above, negative weights, ``pool_size < 0``, an
+            unsupported loss (wgan_gp).
     """
+
+    # No regularizer: the D losses add no loss.regularizer term, so WGAN-GP is refused rather than trained without
+    # its gradient penalty.
+    supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
+    loss_hint = "its D loss does not add WGAN-GP's gradient penalty"
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: AdversarialLoss,
                  lambda_cycle: float = 10.0, lambda_identity: float = 0.5, pool_size: int = 50,

@@ -22,6 +22,9 @@ class GAN(AdversarialModule):
     loss has a regularizer (WGAN-GP's gradient penalty).
     """
 
+    supported_losses = ("minimax", "non_saturating", "lsgan", "hinge", "wgan_gp")
+    applies_loss_regularizer = True  # discriminator_loss adds loss.regularizer
+
     def discriminator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real, _ = batch
         with torch.no_grad():

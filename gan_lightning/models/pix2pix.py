@@ -39,7 +39,7 @@ class Pix2Pix(TranslationModule):
         generator: x (N, C_A, H, W) -> (N, C_B, H, W) in [-1, 1] (:class:`gan_lightning.nets.unet.UNetGenerator`).
         discriminator: (N, C_A + C_B, H, W) (conditional) or (N, C_B, H, W) -> logits map (N, 1, h, w)
             (:class:`gan_lightning.nets.patchgan.PatchGANDiscriminator`).
-        loss: the adversarial loss (``loss`` group).
+        loss: the adversarial loss (``loss`` group): minimax, non_saturating, lsgan or hinge (``supported_losses``).
         lambda_l1: weight of the L1 term (100 in the paper, sec. 4).
         lambda_gan: weight of G's adversarial term (1; 0 = L1 only).
         conditional_d: D sees the input x (cGAN) or only y (GAN).
@@ -48,8 +48,13 @@ class Pix2Pix(TranslationModule):
         **kwargs: :class:`AdversarialModule` arguments (optimizers, schedulers, n_critic, EMA, ...).
 
     Raises:
-        ValueError: negative weights, both weights 0, or ``d_loss_scale <= 0``.
+        ValueError: negative weights, both weights 0, ``d_loss_scale <= 0``, or an unsupported loss (wgan_gp).
     """
+
+    # No regularizer: D's loss adds no loss.regularizer term, so WGAN-GP (whose critic needs its gradient penalty)
+    # is refused rather than trained without the penalty.
+    supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
+    loss_hint = "its D loss does not add WGAN-GP's gradient penalty"
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: AdversarialLoss,
                  lambda_l1: float = 100.0, lambda_gan: float = 1.0, conditional_d: bool = True,

@@ -24,10 +24,6 @@ from gan_lightning.models.classifier_state import (
 )
 from gan_lightning.nets.layers import frozen_batchnorm_stats
 
-# Generator losses the (K+1)-class model supports: their D side, softplus(-r) + softplus(f) on the real-vs-fake
-# log-odds r, is exactly the unsupervised loss of Salimans et al. (2016, sec. 5).
-SUPPORTED_LOSSES = ("non_saturating", "minimax")
-
 Batch = dict[str, Any]
 
 
@@ -90,6 +86,12 @@ class SemiSupervisedGAN(AdversarialModule):
             ``num_classes`` / ``features``, and the base-class checks.
     """
 
+    # Generator losses the (K+1)-class model supports: their D side, softplus(-r) + softplus(f) on the real-vs-fake
+    # log-odds r, is exactly the unsupervised loss of Salimans et al. (2016, sec. 5).
+    supported_losses = ("non_saturating", "minimax")
+    loss_hint = ("its unsupervised D loss is the (K+1)-class likelihood (Salimans 2016, sec. 5), i.e. the BCE GAN "
+                 "loss")
+
     def __init__(
         self,
         generator: nn.Module,
@@ -102,12 +104,7 @@ class SemiSupervisedGAN(AdversarialModule):
         feature_matching_reduction: str = "sum",
         **kwargs: Any,
     ) -> None:
-        name = getattr(loss, "name", type(loss).__name__)
-        if name not in SUPPORTED_LOSSES:
-            raise ValueError(
-                f"loss={name!r} is not supported by SGAN: its unsupervised D loss is the (K+1)-class likelihood "
-                f"(Salimans 2016, sec. 5), i.e. the BCE GAN loss; use loss=non_saturating or loss=minimax."
-            )
+        self.check_loss(loss)  # before the other checks: the loss is the likelier mistake
         if not lambda_unsup >= 0:
             raise ValueError(f"model.lambda_unsup must be >= 0, got {lambda_unsup!r}; 1.0 is the paper's weight.")
         if not lambda_adv >= 0:

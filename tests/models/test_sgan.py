@@ -60,7 +60,8 @@ def test_classify_is_the_k_real_class_logits():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"loss": HingeLoss()}, "loss='hinge'"),
+    ({"loss": HingeLoss()}, r"^loss=hinge is not supported by SemiSupervisedGAN \(allowed: loss=non_saturating, "
+                            r"loss=minimax\); its unsupervised D loss"),
     ({"feature_matching": False, "lambda_adv": 0.0}, "model.feature_matching=false"),
     ({"lambda_unsup": -1.0}, "model.lambda_unsup"),
     ({"lambda_adv": -0.5}, "model.lambda_adv"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -72,7 +72,8 @@ class GANDataModule(pl.LightningDataModule):
     and values in ``[-1, 1]``; labels int64 ``(N,)``.
 
     The train loader yields ``batch_size * batches_per_step`` images per batch, which the GAN
-    module splits into ``batches_per_step`` (= ``n_critic``) disjoint discriminator minibatches.
+    module splits into ``batches_per_step`` (= ``n_critic``) disjoint discriminator minibatches
+    with :func:`split_steps`.
     Its order comes from :class:`ResumableRandomSampler` and is saved in checkpoints through
     :meth:`state_dict`, so resuming mid-epoch continues with exactly the batches an
     uninterrupted run would have seen (single process).

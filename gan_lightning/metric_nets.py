@@ -103,6 +103,15 @@ def required_metric_nets(cfg: DictConfig) -> list[MetricNet]:
     return list(nets.values())
 
 
+def data_file_config(name: str) -> DictConfig:
+    """conf/data/<name>.yaml as Hydra composes it (unresolved): the bases its ``defaults`` list names
+    (``/base/data@_here_``: conf/base/data.yaml) merged in order, then its own keys (``_self_`` last)."""
+    own = OmegaConf.load(CONFIG_DIR / "data" / f"{name}.yaml")
+    bases = [OmegaConf.load(CONFIG_DIR / f"{entry.split('@')[0].lstrip('/')}.yaml")
+             for entry in own.pop("defaults", []) if entry != "_self_"]
+    return OmegaConf.merge(*bases, own)
+
+
 def training_config(net: MetricNet, cfg: DictConfig) -> DictConfig:
     """The entry point's config (conf/train_classifier.yaml or conf/train_scorer.yaml) for ``net``, as its command
     line ``data=<net.data> data.image_size=<net.image_size> output=<net.path>`` would compose it with the run's
@@ -114,10 +123,13 @@ def training_config(net: MetricNet, cfg: DictConfig) -> DictConfig:
     base = OmegaConf.load(CONFIG_DIR / f"{kind.config}.yaml")
     del base["defaults"]
     own_data = fully_labeled_config(OmegaConf.to_container(cfg.data, resolve=True))
-    file_data = fully_labeled_config(OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "data" / f"{net.data}.yaml")))
+    file_data = fully_labeled_config(OmegaConf.to_container(data_file_config(net.data)))
     same = own_data["_target_"] == file_data["_target_"] and int(own_data.get("image_size", -1)) == net.image_size
     data = own_data if same else {**file_data, "image_size": net.image_size,
                                   "num_workers": cfg.data.get("num_workers", file_data.get("num_workers"))}
+    # batches_per_step is conf/base/data.yaml's rule, read in the entry point's config, which has no model: 1, not
+    # the run's n_critic.
+    data["batches_per_step"] = file_data["batches_per_step"]
     short = "classifier" if kind.config == "train_classifier" else "scorer"
     overrides = OmegaConf.to_container(cfg.get("train_missing_overrides") or {}, resolve=True).get(short) or {}
     merged = OmegaConf.merge(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytorch_lightning as pl
+import yaml
 from hydra.utils import instantiate
 
 from gan_lightning import CONFIG_DIR
@@ -26,6 +27,54 @@ GROUPS = {
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_group_options_present(group):
     assert GROUPS[group] <= {p.stem for p in (CONFIG_DIR / group).glob("*.yaml")}
+
+
+def _raw(path):
+    return yaml.safe_load(path.read_text())
+
+
+def _copies(raw: dict, base: dict, prefix: str = "") -> list[str]:
+    """Keys of ``raw`` that repeat ``base``'s value (nested dicts compared key by key)."""
+    found = []
+    for key, value in base.items():
+        if key == "_target_" or key not in raw:
+            continue
+        if isinstance(value, dict) and isinstance(raw[key], dict):
+            found += _copies(raw[key], value, f"{prefix}{key}.")
+        elif raw[key] == value:
+            found.append(prefix + key)
+    return found
+
+
+# Every GAN model yaml extends conf/base/gan.yaml (the Adam ones also base/adam.yaml) and every data yaml extends
+# conf/base/data.yaml, setting only what differs: a copy of a shared value would drift from its base.
+@pytest.mark.parametrize("group,bases", [("model", ("gan", "adam")), ("data", ("data",))])
+def test_group_yamls_extend_their_base_without_copies(group, bases):
+    base = {name: _raw(CONFIG_DIR / "base" / f"{name}.yaml") for name in bases}
+    for path in sorted((CONFIG_DIR / group).glob("*.yaml")):
+        raw = _raw(path)
+        if "SupervisedBaseline" in raw["_target_"]:
+            continue  # no adversarial loop: none of the GAN keys
+        defaults = raw.get("defaults", [])
+        assert defaults[-1] == "_self_" and f"/base/{bases[0]}@_here_" in defaults, path.name
+        for name in bases:
+            if f"/base/{name}@_here_" in defaults:
+                assert not _copies(raw, base[name]), f"{path.name} repeats base/{name}.yaml: {_copies(raw, base[name])}"
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+@pytest.mark.parametrize("data", ["mnist", "mnist_semi", "labels2fashion"])
+def test_batches_per_step_comes_from_model_n_critic(n_critic, data, tmp_path):
+    cfg = compose_config("train", [f"data={data}", f"model.n_critic={n_critic}"], tmp_path)
+    assert cfg.data.batches_per_step == n_critic
+
+
+@pytest.mark.parametrize("config,overrides", [("train", ["experiment=supervised_mnist_100"]),
+                                              ("train_classifier", ["data=mnist"]),
+                                              ("train_scorer", [])])
+def test_batches_per_step_is_one_without_n_critic(config, overrides, tmp_path):
+    cfg = compose_config(config, overrides, tmp_path)
+    assert "n_critic" not in cfg.get("model", {}) and cfg.data.batches_per_step == 1
 
 
 @pytest.mark.parametrize("model", sorted(GROUPS["model"]))

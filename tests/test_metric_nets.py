@@ -65,10 +65,12 @@ def test_another_datasets_classifier_is_trained_as_its_cli_would(run_cfg, record
 
 
 def test_the_runs_own_data_is_used_fully_labeled(run_cfg, recorded):
-    cfg = run_cfg("experiment=sgan_fashion_mnist_100", "data.batch_size=8")  # data=fashion_mnist_semi
+    cfg = run_cfg("experiment=sgan_fashion_mnist_100", "data.batch_size=8", "model.n_critic=3")  # data=fashion_mnist_semi
+    assert cfg.data.batches_per_step == 3
     ensure_metric_nets(cfg)
     (clf,) = recorded["train_classifier"]
     assert clf.data._target_.endswith(".FashionMNISTDataModule") and "num_labeled" not in clf.data
+    assert clf.data.batches_per_step == 1  # the classifier has no D steps: the run's n_critic does not carry over
     assert clf.data.batch_size == 8 and clf.dataset == "fashion_mnist"  # the run's data config as it is
 
 

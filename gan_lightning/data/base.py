@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from gan_lightning.data.sampler import ResumableRandomSampler
@@ -26,6 +28,29 @@ class DataNotFoundError(FileNotFoundError):
 def _check(key: str, value: Any, ok: bool, fix: str) -> None:
     if not ok:
         raise ValueError(f"data.{key}={value!r} is invalid: {fix}")
+
+
+def split_steps(parts: Sequence[Tensor], n_critic: int, what: str = "images") -> list[tuple[Tensor, ...]]:
+    """Undo the loader's ``batch_size * batches_per_step`` rows: the ``n_critic`` disjoint D minibatches of one
+    train batch (Goodfellow 2014 and Gulrajani 2017, Algorithm 1: each D step on its own real minibatch). The only
+    place a batch is cut by ``model.n_critic`` (= ``data.batches_per_step``, see conf/base/data.yaml).
+
+    Args:
+        parts: tensors with the same number of rows N = n_critic * B, e.g. ``(images, labels)`` or ``(A, B)``.
+        n_critic: D minibatches per batch (>= 1).
+        what: what the rows are, for the error message.
+
+    Returns:
+        ``n_critic`` tuples; the i-th holds rows ``[i * B, (i + 1) * B)`` of every part, in the order of ``parts``.
+
+    Raises:
+        ValueError: N is not a multiple of n_critic.
+    """
+    n = parts[0].shape[0]
+    if n % n_critic:
+        raise ValueError(f"Batch of {n} {what} cannot be split into n_critic={n_critic} D minibatches; "
+                         "set data.batches_per_step to model.n_critic and data.drop_last=true.")
+    return list(zip(*(part.chunk(n_critic) for part in parts)))
 
 
 def is_writable(path: str | Path) -> bool:
@@ -47,7 +72,8 @@ class GANDataModule(pl.LightningDataModule):
     and values in ``[-1, 1]``; labels int64 ``(N,)``.
 
     The train loader yields ``batch_size * batches_per_step`` images per batch, which the GAN
-    module splits into ``batches_per_step`` (= ``n_critic``) disjoint discriminator minibatches.
+    module splits into ``batches_per_step`` (= ``n_critic``) disjoint discriminator minibatches
+    with :func:`split_steps`.
     Its order comes from :class:`ResumableRandomSampler` and is saved in checkpoints through
     :meth:`state_dict`, so resuming mid-epoch continues with exactly the batches an
     uninterrupted run would have seen (single process).

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from gan_lightning.data.base import _check
+from gan_lightning.data.base import _check, split_steps
 from gan_lightning.data.sampler import ResumableRandomSampler
 from gan_lightning.data.vision import FashionMNISTDataModule, MNISTDataModule, TorchvisionDataModule
 
@@ -73,12 +73,9 @@ def split_semi_supervised(batch: Any, n_critic: int) -> list[dict[str, Any]]:
     if not (isinstance(batch, dict) and {"labeled", "unlabeled"} <= set(batch)):
         raise ValueError(f"Expected a batch {{'labeled': (x, y), 'unlabeled': x}}, got {type(batch).__name__}: use a "
                          "semi-supervised datamodule, data=mnist_semi or data=fashion_mnist_semi.")
-    unlabeled = batch["unlabeled"]
-    if unlabeled.shape[0] % n_critic:
-        raise ValueError(f"Batch of {unlabeled.shape[0]} unlabeled images cannot be split into n_critic={n_critic} "
-                         "D minibatches; set data.batches_per_step to model.n_critic and data.drop_last=true.")
     labeled = tuple(batch["labeled"])
-    return [{"labeled": labeled, "unlabeled": chunk} for chunk in unlabeled.chunk(n_critic)]
+    return [{"labeled": labeled, "unlabeled": chunk}
+            for (chunk,) in split_steps((batch["unlabeled"],), n_critic, "unlabeled images")]
 
 
 class UnlabeledImages(Dataset):

@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.data.base import split_steps
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.classifier_state import init_images, maybe_data_dependent_init
 
@@ -316,12 +317,7 @@ class AdversarialModule(RunStateModule):
             ValueError: if the batch cannot be split evenly.
         """
         images, labels = batch
-        if images.shape[0] % self.n_critic:
-            raise ValueError(
-                f"Batch of {images.shape[0]} images cannot be split into n_critic={self.n_critic} "
-                "D minibatches; set data.batches_per_step to model.n_critic and data.drop_last=true."
-            )
-        return list(zip(images.chunk(self.n_critic), labels.chunk(self.n_critic)))
+        return split_steps((images, labels), self.n_critic)
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss of one D step on one minibatch from `split_batch`; returns (loss, values to log)."""

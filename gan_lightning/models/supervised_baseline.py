@@ -49,9 +49,6 @@ class SupervisedBaseline(RunStateModule):
             ``training_step``, for a batch that is not a semi-supervised dict (data=mnist_semi / fashion_mnist_semi).
     """
 
-    n_critic = 0  # no D steps: one optimizer step per batch (RunStateModule.optimizer_steps_per_g_step)
-
-
     def __init__(self, discriminator: nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, d_average_decay: float | None = None) -> None:
         super().__init__()

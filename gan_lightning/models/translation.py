@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.data.base import split_steps
 from gan_lightning.models.base import CHECKPOINT_KEY, AdversarialModule
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -68,11 +69,7 @@ class TranslationModule(AdversarialModule):
             ValueError: the batch is not such a dict, or cannot be split evenly.
         """
         check_pair_batch(batch)
-        n = batch["A"].shape[0]
-        if n % self.n_critic:
-            raise ValueError(f"Batch of {n} pairs cannot be split into n_critic={self.n_critic} D minibatches; "
-                             "set data.batches_per_step to model.n_critic and data.drop_last=true.")
-        return [{"A": a, "B": b} for a, b in zip(batch["A"].chunk(self.n_critic), batch["B"].chunk(self.n_critic))]
+        return [{"A": a, "B": b} for a, b in split_steps((batch["A"], batch["B"]), self.n_critic, "pairs")]
 
     # ----------------------------------------------------------------- translation
     def generator_for(self, net: nn.Module, direction: str) -> nn.Module:

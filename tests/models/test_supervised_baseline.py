@@ -32,6 +32,8 @@ def test_matched_to_sgan(pair, tmp_path):
     model = build_model(base)  # no `loss` argument: build_model must not pass one
     mlp = pair[0] == "sgan_mnist_100"
     assert isinstance(model, SupervisedBaseline)
+    # One optimizer step per batch, and no D minibatches to cut the batch into.
+    assert model.optimizer_steps_per_g_step == 1 and base.data.batches_per_step == 1
     assert isinstance(model.discriminator, SGANMLPDiscriminator if mlp else SGANDiscriminator)
     x = torch.rand(3, 1, 28, 28) * 2 - 1
     assert model.eval().classify(x).shape == (3, 10)

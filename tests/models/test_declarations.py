@@ -37,7 +37,7 @@ MODELS = {
     "dcgan_mnist": (SMALL, "GAN", PLAIN | {"wgan_gp"}, False),
     "cgan_mnist": (SMALL, "ConditionalGAN", PLAIN | {"wgan_gp"}, True),
     "sgan_conv_mnist_100": (SMALL, "SemiSupervisedGAN", {"minimax", "non_saturating"}, False),
-    "catgan_mnist_unsup": (SMALL, "CatGAN", {"categorical"}, False),
+    "catgan_conv_mnist_unsup": (SMALL, "CatGAN", {"categorical"}, False),
     "pix2pix_labels2fashion": (PIX2PIX_TINY, "Pix2Pix", PLAIN, False),
     "cyclegan_sneaker2boot": (CYCLEGAN_TINY, "CycleGAN", PLAIN, False),
 }

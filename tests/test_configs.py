@@ -46,6 +46,17 @@ def _copies(raw: dict, base: dict, prefix: str = "") -> list[str]:
     return found
 
 
+def _bases(group: str, raw: dict) -> list[str]:
+    """The ``defaults`` of a group yaml, with those of the sibling yamls it extends (``/<group>/<name>@_here_``, e.g.
+    model=acgan extends model=cgan) in front: a yaml extends a base through a sibling too."""
+    found = []
+    for entry in raw.get("defaults", []):
+        if isinstance(entry, str) and entry.startswith(f"/{group}/") and entry.endswith("@_here_"):
+            found += _bases(group, _raw(CONFIG_DIR / group / f"{entry[len(group) + 2:-len('@_here_')]}.yaml"))
+        found.append(entry)
+    return found
+
+
 # Every GAN model yaml extends conf/base/gan.yaml (the Adam ones also base/adam.yaml) and every data yaml extends
 # conf/base/data.yaml, setting only what differs: a copy of a shared value would drift from its base.
 @pytest.mark.parametrize("group,bases", [("model", ("gan", "adam")), ("data", ("data",))])
@@ -55,8 +66,8 @@ def test_group_yamls_extend_their_base_without_copies(group, bases):
         raw = _raw(path)
         if "SupervisedBaseline" in raw["_target_"]:
             continue  # no adversarial loop: none of the GAN keys
-        defaults = raw.get("defaults", [])
-        assert defaults[-1] == "_self_" and f"/base/{bases[0]}@_here_" in defaults, path.name
+        defaults = _bases(group, raw)
+        assert raw["defaults"][-1] == "_self_" and f"/base/{bases[0]}@_here_" in defaults, path.name
         for name in bases:
             if f"/base/{name}@_here_" in defaults:
                 assert not _copies(raw, base[name]), f"{path.name} repeats base/{name}.yaml: {_copies(raw, base[name])}"

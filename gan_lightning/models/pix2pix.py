@@ -22,15 +22,8 @@ class Pix2Pix(TranslationModule):
     log D(x, G(x)), sec. 3.3). The noise is dropout in G's decoder (sec. 3.1), kept on at test time unless
     ``test_dropout`` is false.
 
-    The ablations of the paper's tables 1 and 2 are config values:
-
-    ============================  ====================================================
-    L1 only                       ``lambda_gan=0`` (no D steps)
-    cGAN only                     ``lambda_l1=0``
-    GAN (unconditional D)         ``conditional_d=false lambda_l1=0``
-    L1 + GAN                      ``conditional_d=false``
-    L1 + cGAN (the default)       ``lambda_l1=100 lambda_gan=1 conditional_d=true``
-    ============================  ====================================================
+    The ablations of the paper's tables 1-3 (L1 only, cGAN only, GAN, L1 + GAN, L1 + cGAN, receptive field,
+    encoder-decoder) are config values, listed once in README.md, section "Image-to-image translation".
 
     Logged per step besides ``loss/d`` and ``loss/g``: ``loss/g_gan``, ``loss/g_l1``, ``d/real_score`` and
     ``d/fake_score`` (mean D output through ``loss.score``).

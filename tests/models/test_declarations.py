@@ -36,6 +36,7 @@ MODELS = {
     "gan_mnist": ([], "GAN", PLAIN | {"wgan_gp"}, False),
     "dcgan_mnist": (SMALL, "GAN", PLAIN | {"wgan_gp"}, False),
     "cgan_mnist": (SMALL, "ConditionalGAN", PLAIN | {"wgan_gp"}, True),
+    "acgan_mnist": (SMALL, "ACGAN", PLAIN | {"wgan_gp"}, True),
     "sgan_conv_mnist_100": (SMALL, "SemiSupervisedGAN", {"minimax", "non_saturating"}, False),
     "catgan_conv_mnist_unsup": (SMALL, "CatGAN", {"categorical"}, False),
     "pix2pix_labels2fashion": (PIX2PIX_TINY, "Pix2Pix", PLAIN, False),

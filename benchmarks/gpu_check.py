@@ -62,6 +62,20 @@ TINY_EXPERIMENTS = ("dcgan_mnist", "cyclegan_sneaker2boot")
 REPORT_NAME = "gpu_check.md"
 
 
+class Deadline:
+    """The check's time budget: what would start after it is reported as not run, so the report is always written
+    inside the device tool's 10-minute command limit."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s, self.end = budget_s, time.perf_counter() + budget_s
+
+    def passed(self) -> bool:
+        return time.perf_counter() > self.end
+
+    def row(self, name: str, detail: str = "") -> Row:
+        return Row(name, "not run", detail=f"{detail}{': ' if detail else ''}over the {self.budget_s:.0f} s budget")
+
+
 @dataclass
 class Mode:
     """Lengths and sizes of one mode of the check (full on a GPU, or --tiny)."""
@@ -73,6 +87,7 @@ class Mode:
     throughput: list[dict[str, Any]]  # step_throughput cases
     throughput_args: list[str]
     compile_backend: str
+    task_size: tuple[int, int]       # data.max_train / max_test of the translation tasks built from Fashion-MNIST
     experiments: tuple[str, ...] | None = None  # None: all
     small_metrics: bool = False
 
@@ -86,7 +101,8 @@ def full_mode() -> Mode:
     ]
     return Mode(steps=50, run_overrides=[], timeout_s=240, throughput=paper,
                 metric_nets={"classifier": {"max_steps": 300}, "scorer": {"max_steps": 100}},
-                throughput_args=["--steps", "30", "--warmup", "5", "--repeats", "2"], compile_backend="inductor")
+                throughput_args=["--steps", "30", "--warmup", "5", "--repeats", "2"], compile_backend="inductor",
+                task_size=(4000, 1000))  # built in the check's fresh cache: all 60k would cost minutes of CPU
 
 
 def tiny_mode() -> Mode:
@@ -99,6 +115,7 @@ def tiny_mode() -> Mode:
                 metric_nets={"classifier": {"max_steps": 20},
                              "scorer": {"max_steps": 5, "data": {"max_train": 64, "max_test": 32}}},
                 throughput_args=["--steps", "3", "--warmup", "1", "--repeats", "1"], compile_backend="eager",
+                task_size=(64, 16),
                 experiments=TINY_EXPERIMENTS, small_metrics=True)
 
 
@@ -147,10 +164,10 @@ def speed_overrides(cfg, device: str) -> list[str]:
 
 
 def size_overrides(cfg, mode: Mode) -> list[str]:
-    """--tiny: 32 metric samples and small built translation tasks (as tests/test_train.py's runs)."""
+    """The built translation tasks' sizes; --tiny: also 32 metric samples (as tests/test_train.py's runs)."""
+    out = [f"data.max_train={mode.task_size[0]}", f"data.max_test={mode.task_size[1]}"] if "max_train" in cfg.data else []
     if not mode.small_metrics:
-        return []
-    out = []
+        return out
     metrics = cfg.get("metrics") or {}
     if metrics.get("generative") is not None:
         out += ["metrics.generative.num_fake=32", "metrics.generative.num_real=32", "metrics.generative.batch_size=16"]
@@ -159,8 +176,6 @@ def size_overrides(cfg, mode: Mode) -> list[str]:
             out.append(f"metrics.evaluators.{name}.max_samples=64")
         if entry is not None and "num_per_class" in entry:
             out.append(f"metrics.evaluators.{name}.num_per_class=4")
-    if "max_train" in cfg.data:
-        out += ["data.max_train=64", "data.max_test=16"]
     return out
 
 
@@ -228,7 +243,7 @@ def judge_run(run_dir: Path, rc: int, steps: int, n_evaluators: int) -> tuple[bo
         else "no metrics configured"
 
 
-def run_experiments(mode: Mode, device: str, work: Path, jobs: int) -> list[Row]:
+def run_experiments(mode: Mode, device: str, work: Path, jobs: int, deadline: Deadline) -> list[Row]:
     """Section 1: every experiment through the CLI; a row each, skipped and not-run ones included."""
     from gan_lightning import CONFIG_DIR
 
@@ -239,6 +254,8 @@ def run_experiments(mode: Mode, device: str, work: Path, jobs: int) -> list[Row]
             rows[experiment] = Row(experiment, "skipped", detail=EXTERNAL[experiment])
         elif mode.experiments is not None and experiment not in mode.experiments:
             rows[experiment] = Row(experiment, "not run", detail="--tiny runs " + ", ".join(mode.experiments))
+        elif deadline.passed():
+            rows[experiment] = deadline.row(experiment)
         else:
             start = time.perf_counter()
             try:
@@ -248,6 +265,8 @@ def run_experiments(mode: Mode, device: str, work: Path, jobs: int) -> list[Row]
                                        f"set-up: {type(err).__name__}: {err}"[:200], traceback.format_exc()[-2000:])
 
     def one(experiment: str) -> Row:
+        if deadline.passed():
+            return deadline.row(experiment)
         overrides, n_evaluators = planned[experiment]
         run_dir, log_path = work / "runs" / experiment, work / "logs" / f"{experiment}.log"
         rc, wall = run_cli(overrides, mode.timeout_s, log_path)
@@ -257,7 +276,7 @@ def run_experiments(mode: Mode, device: str, work: Path, jobs: int) -> list[Row]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for row in pool.map(one, sorted(planned)):
             rows[row.name] = row
-            print(f"[gpu_check] {row.name}: {row.result} ({row.wall_s:.0f} s) {row.detail}", flush=True)
+            print(f"[gpu_check] {row.name}: {row.result} ({fmt(row.wall_s)} s) {row.detail}", flush=True)
     return [rows[name] for name in sorted(rows)]
 
 
@@ -268,7 +287,7 @@ PRECISIONS = (("fp32", ["--precision", "32-true"]),
               ("bf16 + compile", ["--precision", "bf16-mixed", "--channels-last", "--compile"]))
 
 
-def run_throughput(mode: Mode, device: str, log_path: Path) -> list[Row]:
+def run_throughput(mode: Mode, device: str, log_path: Path, deadline: Deadline) -> list[Row]:
     """Section 2: step_throughput for every case and precision, in this process; its output to ``log_path``."""
     import step_throughput
     import torch
@@ -280,7 +299,11 @@ def run_throughput(mode: Mode, device: str, log_path: Path) -> list[Row]:
         argv = [f"--{k.replace('_', '-')}={v}" for k, v in case.items()] + ["--device", device, *mode.throughput_args]
         label = f"{case['model']} {case['image_size']} px, batch {case['batch_size']}"
         for precision, flags in PRECISIONS:
-            extra = ["--compile-backend", mode.compile_backend] if "--compile" in flags else []
+            if deadline.passed():
+                rows.append(Row(label, "not run", detail=precision, log=f"over the {deadline.budget_s:.0f} s budget"))
+                continue
+            # compile: one run of each loop (its compile time is minutes on a GPU; the warm-up excludes it)
+            extra = ["--compile-backend", mode.compile_backend, "--repeats", "1"] if "--compile" in flags else []
             out = io.StringIO()
             start = time.perf_counter()
             try:
@@ -304,7 +327,7 @@ def run_throughput(mode: Mode, device: str, log_path: Path) -> list[Row]:
 
 # ===================================================================================== DDP and resume
 
-def run_ddp_resume(mode: Mode, device: str, work: Path) -> list[Row]:
+def run_ddp_resume(mode: Mode, device: str, work: Path, deadline: Deadline) -> list[Row]:
     """Section 3: DCGAN on MNIST with ``trainer=ddp trainer.devices=1`` for half the steps, then resumed to all."""
     half = max(1, mode.steps // 2)
     run_dir, resumed_dir = work / "runs" / "ddp", work / "runs" / "ddp_resume"
@@ -321,6 +344,9 @@ def run_ddp_resume(mode: Mode, device: str, work: Path) -> list[Row]:
         ("trainer=ddp trainer.devices=1", run_dir, half, []),
         ("resume (ddp) from last.ckpt", resumed_dir, mode.steps, [f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"]),
     ):
+        if deadline.passed():
+            rows.append(deadline.row(name))
+            continue
         log_path = work / "logs" / f"{dir_.name}.log"
         rc, wall = run_cli([*common, f"max_g_steps={steps}", f"hydra.run.dir={dir_}", *extra], mode.timeout_s, log_path)
         passed, detail = judge_run(dir_, rc, steps, 1)
@@ -356,13 +382,15 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
     """The markdown report; returns whether every run check passed (skipped and not-run rows do not count)."""
     rows = [r for rs in sections.values() for r in rs]
     failed = [r for r in rows if r.result == "FAIL"]
+    late = [r for r in rows if r.result == "not run" and "budget" in r.detail + r.log]
+    verdict = "FAIL" if failed else f"PASS, incomplete ({len(late)} over the budget)" if late else "PASS"
     exp = sections["experiments"]
     lines = [
         "# GPU check", "",
         f"- mode: `--device {args.device}{' --tiny' if args.tiny else ''}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, total {wall_s:.0f} s",
         *environment(args.device),
-        f"- verdict: **{'PASS' if not failed else 'FAIL'}** ({len(failed)} failed; experiments: "
+        f"- verdict: **{verdict}** ({len(failed)} failed; experiments: "
         f"{sum(r.result == 'pass' for r in exp)} pass, {sum(r.result == 'FAIL' for r in exp)} fail, "
         f"{sum(r.result == 'skipped' for r in exp)} skipped, {sum(r.result == 'not run' for r in exp)} not run)",
         "",
@@ -371,7 +399,8 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
         f"Each through `python -m gan_lightning.train experiment=<name> max_g_steps={mode.steps}`, "
         "bf16-mixed, channels_last where the run has callbacks.performance, its metrics evaluated before the first "
         f"step and at the end; metric nets trained up front, shortened ({json.dumps(mode.metric_nets)}), in the "
-        "check's own cache.",
+        f"check's own cache; the translation tasks built from Fashion-MNIST keep their first {mode.task_size[0]} / "
+        f"{mode.task_size[1]} train / test items.",
         "",
         "| experiment | result | wall s | detail |",
         "|---|---|---|---|",
@@ -380,8 +409,9 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
         "## Throughput: ours vs plain",
         "",
         "benchmarks/step_throughput.py, both loops in one process with the same nets, data and precision; "
-        f"{' '.join(mode.throughput_args)}; bf16 rows with channels_last; compile backend "
-        f"`{mode.compile_backend}`. Images/s of full D+G steps (best run); peak memory as step_throughput measures it.",
+        f"{' '.join(mode.throughput_args)} (compile rows: one run of each loop); bf16 rows with channels_last; "
+        f"compile backend `{mode.compile_backend}`. Images/s of full D+G steps (best run); peak memory as "
+        "step_throughput measures it.",
         "",
         "| case | precision | ours img/s | plain img/s | ours / plain | peak ours MiB | peak plain MiB | result |",
         "|---|---|---|---|---|---|---|---|",
@@ -413,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="experiment runs at a time (default: 4 cuda, 2 cpu)")
     parser.add_argument("--work-dir", default=None, help="runs, logs and the check's cache (default: a temp dir)")
     parser.add_argument("--only", default="experiments,throughput,ddp", help="comma-separated sections to run")
+    parser.add_argument("--budget-s", type=float, default=480,
+                        help="nothing starts after this many seconds (reported as not run); a run in flight ends "
+                             "by its own timeout")
     args = parser.parse_args(argv)
     import torch
 
@@ -430,11 +463,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     only = set(args.only.split(","))
     start = time.perf_counter()
-    sections = {
-        "experiments": run_experiments(mode, args.device, work, jobs) if "experiments" in only else [],
-        "throughput": run_throughput(mode, args.device, report_dir / "throughput.log") if "throughput" in only else [],
-        "ddp": run_ddp_resume(mode, args.device, work) if "ddp" in only else [],
-    }
+    deadline = Deadline(args.budget_s)
+    sections: dict[str, list[Row]] = {}
+    # correctness first: the throughput section is the one to cut when the budget runs out
+    sections["experiments"] = run_experiments(mode, args.device, work, jobs, deadline) if "experiments" in only else []
+    sections["ddp"] = run_ddp_resume(mode, args.device, work, deadline) if "ddp" in only else []
+    sections["throughput"] = (run_throughput(mode, args.device, report_dir / "throughput.log", deadline)
+                              if "throughput" in only else [])
     ok = write_report(report_dir / REPORT_NAME, args, mode, sections, time.perf_counter() - start)
     print(f"[gpu_check] report: {report_dir / REPORT_NAME} ({'PASS' if ok else 'FAIL'}); runs and logs: {work}")
     return 0 if ok else 1

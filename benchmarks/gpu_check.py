@@ -333,6 +333,8 @@ def run_ddp_resume(mode: Mode, device: str, work: Path, deadline: Deadline) -> l
     run_dir, resumed_dir = work / "runs" / "ddp", work / "runs" / "ddp_resume"
     common = ["experiment=dcgan_mnist", "trainer=ddp", "trainer.devices=1", "trainer.precision=bf16-mixed",
               "callbacks.performance.channels_last=true", "logger=none", "~callbacks.progress_bar",
+              # shortened as in the plan step, should the experiments section not have trained it (--only ddp)
+              f"+train_missing_overrides.classifier.max_steps={mode.metric_nets['classifier']['max_steps']}",
               *mode.run_overrides]
     if device != "cuda":
         common += ["trainer.accelerator=cpu", "trainer.benchmark=false"]  # gloo: Lightning's CPU default

@@ -18,7 +18,12 @@ hits both alike; the best run of each is reported. Peak memory: CUDA max allocat
 RSS of the run over the RSS at its start (Linux: the high-water mark is reset through /proc/self/clear_refs).
 
     python benchmarks/step_throughput.py [--model dcgan|pix2pix|cyclegan] [--image-size 32] [--batch-size 128]
-        [--steps 30] [--warmup 5] [--repeats 2] [--device cpu] [--precision 32-true] [--profile]
+        [--steps 30] [--warmup 5] [--repeats 2] [--device cpu] [--precision 32-true] [--channels-last]
+        [--compile [--compile-backend inductor]] [--n-blocks 6] [--profile]
+
+``--channels-last`` and ``--compile`` apply to both loops alike: ours through the framework's
+``callbacks.performance`` (gan_lightning.callbacks.PerformanceOptions), the plain loop by the same
+``nn.Module.to(memory_format=...)`` / ``nn.Module.compile`` calls on its networks.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from gan_lightning.callbacks.performance import PerformanceOptions
 from gan_lightning.losses import LSGANLoss, NonSaturatingLoss
 from gan_lightning.models import GAN
 from gan_lightning.models.cyclegan import CycleGAN
@@ -182,9 +188,11 @@ def frozen(net: nn.Module):
 def run_lightning(module: pl.LightningModule, data: Dataset, args, device: torch.device) -> dict[str, Any]:
     """Train ``module`` over ``data`` in a real Trainer (no logger, checkpoints, progress bar or model summary)."""
     timer = BatchTimer()
+    speed = PerformanceOptions(channels_last=args.channels_last, compile=args.compile,
+                               compile_backend=args.compile_backend)
     trainer = pl.Trainer(
         accelerator=device.type, devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], precision=args.precision,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer, speed], precision=args.precision,
         num_sanity_val_steps=0,
     )
     loader = DataLoader(data, batch_size=args.batch_size * args.n_critic, shuffle=False, drop_last=True)
@@ -209,6 +217,17 @@ def run_plain(step: Callable[[Any], None], data: Dataset, args, device: torch.de
             times.append(time.perf_counter())
     return {"images_per_s": images_per_s(times, args.warmup, args.batch_size), "peak_mib": mem.peak_mib,
             "memory": mem.kind}
+
+
+def speed_options(args, *nets: nn.Module) -> None:
+    """What ``callbacks.performance`` does to our module, done to the plain loop's networks (already on the device):
+    channels_last weights, then ``nn.Module.compile`` of each network (each value of a ``ModuleDict``)."""
+    for net in nets:
+        if args.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if args.compile:
+            for sub in (net.values() if isinstance(net, nn.ModuleDict) else [net]):
+                sub.compile(backend=args.compile_backend)
 
 
 # ===================================================================================== the models
@@ -275,14 +294,16 @@ def dcgan_case(args, device: torch.device) -> Case:
     data = TensorDataset(images, torch.zeros(n, dtype=torch.long))
 
     def build():
-        return (DCGANGenerator(latent_dim=100, channels=channels, image_size=args.image_size),
-                DCGANDiscriminator(channels=channels, image_size=args.image_size))
+        width = args.base_width or 64
+        return (DCGANGenerator(latent_dim=100, channels=channels, image_size=args.image_size, base_width=width),
+                DCGANDiscriminator(channels=channels, image_size=args.image_size, base_width=width))
 
     def module(g, d):
         return GAN(g, d, NonSaturatingLoss(), adam_factory(), adam_factory(), n_critic=args.n_critic)
 
     def plain(g, d):
         g, d = g.to(device), d.to(device)
+        speed_options(args, g, d)
         loss, prec = NonSaturatingLoss(), PlainPrecision(args.precision, device)
         opt_g, opt_d = adam_factory()(g.parameters()), adam_factory()(d.parameters())
 
@@ -301,7 +322,8 @@ def dcgan_case(args, device: torch.device) -> Case:
 
         return step
 
-    return Case(f"DCGAN {args.image_size}x{args.image_size}x{channels}, non-saturating loss", build, module, plain, data)
+    return Case(f"DCGAN {args.image_size}x{args.image_size}x{channels}, base width {args.base_width or 64}, "
+                "non-saturating loss", build, module, plain, data)
 
 
 def pix2pix_case(args, device: torch.device) -> Case:
@@ -322,6 +344,7 @@ def pix2pix_case(args, device: torch.device) -> Case:
 
     def plain(g, d):
         g, d = g.to(device), d.to(device)
+        speed_options(args, g, d)
         prec = PlainPrecision(args.precision, device)
         opt_g, opt_d = adam_factory()(g.parameters()), adam_factory()(d.parameters())
 
@@ -355,7 +378,7 @@ def cyclegan_case(args, device: torch.device) -> Case:
     pool_size = 50
 
     def build():
-        gen = lambda: ResnetGenerator(c, c, n_blocks=6, base_width=width, norm="instance")  # noqa: E731
+        gen = lambda: ResnetGenerator(c, c, n_blocks=args.n_blocks, base_width=width, norm="instance")  # noqa: E731
         disc = lambda: PatchGANDiscriminator(c, receptive_field=70, base_width=width, norm="instance")  # noqa: E731
         return nn.ModuleDict({"AtoB": gen(), "BtoA": gen()}), nn.ModuleDict({"A": disc(), "B": disc()})
 
@@ -367,6 +390,7 @@ def cyclegan_case(args, device: torch.device) -> Case:
 
     def plain(g, d):
         g, d = g.to(device), d.to(device)
+        speed_options(args, g, d)
         G, F_, D_a, D_b = g["AtoB"], g["BtoA"], d["A"], d["B"]
         prec = PlainPrecision(args.precision, device)
         opt_g, opt_d = adam_factory()(g.parameters()), adam_factory()(d.parameters())
@@ -392,7 +416,7 @@ def cyclegan_case(args, device: torch.device) -> Case:
 
         return step
 
-    return Case(f"CycleGAN {args.image_size}x{args.image_size}x{c}, 2 ResNet-6 G + 2 70x70 PatchGAN D, base width "
+    return Case(f"CycleGAN {args.image_size}x{args.image_size}x{c}, 2 ResNet-{args.n_blocks} G + 2 70x70 PatchGAN D, base width "
                 f"{width}, InstanceNorm, LSGAN (D halved) + 10 cycle + 5 identity, pools of {pool_size}",
                 build, module, plain, data)
 
@@ -422,7 +446,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--model", choices=sorted(CASES), default="dcgan")
     parser.add_argument("--image-size", type=int, default=None, help="default: 32 (dcgan), 64 (pix2pix, cyclegan)")
     parser.add_argument("--channels", type=int, default=None, help="default: 1 (dcgan), 3 (pix2pix, cyclegan)")
-    parser.add_argument("--base-width", type=int, default=None, help="pix2pix / cyclegan nets (default 64, the papers')")
+    parser.add_argument("--base-width", type=int, default=None, help="G and D base width (default 64, the papers')")
+    parser.add_argument("--n-blocks", type=int, default=6, help="cyclegan: residual blocks per G (paper: 9 at 256 px)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (dcgan), 4 (pix2pix), 1 (cyclegan)")
     parser.add_argument("--n-critic", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30, help="timed generator steps")
@@ -430,6 +455,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each loop")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (both loops)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last networks in both loops")
+    parser.add_argument("--compile", action="store_true", help="torch.compile G and D in both loops")
+    parser.add_argument("--compile-backend", default="inductor", help="with --compile: inductor, or aot_eager / eager")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one more Lightning run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -460,7 +488,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return max(known) if known else None
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"device: {name}  torch {torch.__version__}  lightning {pl.__version__}  precision {args.precision}")
+    print(f"device: {name}  torch {torch.__version__}  lightning {pl.__version__}  precision {args.precision}  "
+          f"channels_last {args.channels_last}  compile {args.compile_backend if args.compile else False}")
     print(f"{case.describe}")
     print(f"batch {args.batch_size}, n_critic {args.n_critic}, {args.warmup} warm-up + {args.steps} timed steps per run, "
           f"best of {args.repeats} alternating runs")
@@ -475,7 +504,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.profile:
         print(profile_lightning(case, g, d, args, device))
     return {"ours": ours, "plain": plain, "ratio": ours / plain, "peak_mib_ours": peak(memory["lightning"]),
-            "peak_mib_plain": peak(memory["plain"])}
+            "peak_mib_plain": peak(memory["plain"]), "memory": mem_kind, "device": name, "describe": case.describe}
 
 
 if __name__ == "__main__":

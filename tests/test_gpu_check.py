@@ -1,0 +1,132 @@
+"""benchmarks/gpu_check.sh in its CPU mode (``--device cpu --tiny``): the path a GPU session runs first, end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gan_lightning import CONFIG_DIR, PROJECT_ROOT
+
+SCRIPT = PROJECT_ROOT / "benchmarks" / "gpu_check.sh"
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    """benchmarks/gpu_check.py as a module (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location("gpu_check", PROJECT_ROOT / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(report: str, header: str) -> list[list[str]]:
+    """The cells of the markdown table whose header line starts with ``header`` (separator line left out)."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_tiny_reports_every_experiment_and_the_timings(gpu_check, data_dir, tmp_path):
+    """The real script in a subprocess on real MNIST / Fashion-MNIST: it exits 0 and its report has a row per
+    experiment (the tiny subset passed, the external-data ones skipped with a reason), a throughput row per case and
+    precision with both loops timed, and the DDP run and its resume passed."""
+    env = {**os.environ, "GAN_DATA_DIR": str(data_dir), "PYTHON": sys.executable, "CI": "true",
+           "GPU_CHECK_WHEELS": str(tmp_path / "no_wheels"),  # nothing to install: the test env has every package
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    report_dir = tmp_path / "report"
+    result = subprocess.run(["bash", str(SCRIPT), str(report_dir), "--device", "cpu", "--tiny",
+                             "--work-dir", str(tmp_path / "work")],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    report_path = report_dir / "gpu_check.md"
+    assert report_path.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
+    report = report_path.read_text()
+    assert result.returncode == 0, report
+
+    experiments = {row[0]: row for row in table_rows(report, "| experiment |")}
+    assert set(experiments) == {p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")}
+    for name in gpu_check.TINY_EXPERIMENTS:
+        assert experiments[name][1] == "pass", experiments[name]
+        assert float(experiments[name][2]) > 0
+    for name, reason in gpu_check.EXTERNAL.items():
+        assert experiments[name][1:4:2] == ["skipped", reason]
+    assert {row[1] for name, row in experiments.items()
+            if name not in gpu_check.TINY_EXPERIMENTS and name not in gpu_check.EXTERNAL} == {"not run"}
+
+    timings = table_rows(report, "| case | precision |")
+    cases = {(row[0], row[1]) for row in timings}
+    assert len(timings) == len(cases) == len(gpu_check.tiny_mode().throughput) * len(gpu_check.PRECISIONS)
+    assert {row[1] for row in timings} == {"fp32", "bf16", "bf16 + compile"}
+    for case, precision, ours, plain, ratio, *_, status in timings:
+        assert status == "pass", (case, precision)
+        assert float(ours) > 0 and float(plain) > 0
+        assert float(ratio) == pytest.approx(float(ours) / float(plain), rel=0.05)  # the table rounds to .1f
+
+    ddp = table_rows(report, "| check |")
+    assert [row[:2] for row in ddp] == [["trainer=ddp trainer.devices=1", "pass"],
+                                        ["resume (ddp) from last.ckpt", "pass"]]
+    assert "generator step 2" in ddp[1][3]
+    assert re.search(r"verdict: \*\*PASS\*\*", report)
+    assert (report_dir / "throughput.log").is_file()
+
+
+
+
+def write_result(run_dir, status="completed", **metrics):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "result.json").write_text(json.dumps({"status": status, "metrics": metrics, "error": None},
+                                                    allow_nan=True))
+
+
+@pytest.mark.parametrize(("rc", "status", "metrics", "n_evaluators", "passes", "expected"), [
+    (0, "completed", {"trainer/g_step": 2.0, "loss/g": 0.7, "metrics/domain_fid": 5.0}, 1, True, "1 metric values"),
+    (0, "completed", {"trainer/g_step": 2.0, "loss/g": 0.7}, 0, True, "no metrics configured"),
+    (0, "completed", {"trainer/g_step": 2.0, "loss/g": 0.7}, 1, False, "no metrics/ value logged"),
+    (0, "completed", {"trainer/g_step": 1.0, "loss/g": 0.7}, 0, False, "stopped at generator step 1.0"),
+    (0, "completed", {"trainer/g_step": 2.0, "loss/g": float("nan")}, 0, False, "non-finite: loss/g"),
+    (1, "failed", {}, 0, False, "exit status 1, failed"),
+    (124, "completed", {}, 0, False, "timed out"),
+])
+def test_judge_run(gpu_check, tmp_path, rc, status, metrics, n_evaluators, passes, expected):
+    """A run passes only when it completed at the asked step, all finite, with a metric value per configured set."""
+    write_result(tmp_path, status, **metrics)
+    passed, detail = gpu_check.judge_run(tmp_path, rc, 2, n_evaluators)
+    assert passed == passes
+    assert expected in detail
+
+
+def test_judge_run_without_result_file(gpu_check, tmp_path):
+    passed, detail = gpu_check.judge_run(tmp_path, 0, 2, 0)
+    assert not passed and "no result.json" in detail
+
+
+def test_nothing_starts_after_the_budget(gpu_check, data_dir, tmp_path, monkeypatch):
+    """--budget-s 0: every run is reported as not run for the budget, none fails, and the report is still written."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "user_cache"))
+    for key in ("PYTHONPATH", "WANDB_MODE", "GAN_CLASSIFIER_DIR", "GAN_SCORER_DIR"):  # main sets them: restore after
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    rc = gpu_check.main([str(tmp_path / "report"), "--device", "cpu", "--tiny", "--budget-s", "0",
+                         "--work-dir", str(tmp_path / "work")])
+    report = (tmp_path / "report" / "gpu_check.md").read_text()
+    assert rc == 0
+    experiments = {row[0]: row for row in table_rows(report, "| experiment |")}
+    for name in gpu_check.TINY_EXPERIMENTS:
+        assert experiments[name][1] == "not run" and "budget" in experiments[name][3]
+    assert {row[1] for row in table_rows(report, "| check |")} == {"not run"}
+    assert {row[-1] for row in table_rows(report, "| case | precision |")} == {"not run"}
+    assert "incomplete" in report
+    assert not (tmp_path / "work" / "runs").exists()  # nothing was started
+    assert os.environ["GAN_CACHE_DIR"] == str(tmp_path / "work" / "cache")  # never the user's cache

@@ -50,7 +50,8 @@ def rank(name: str) -> int | None:
 def test_layers_import_downwards_only():
     upward = [(a, b) for a, deps in graph().items() for b in deps
               if rank(a) is not None and rank(b) is not None and rank(b) > rank(a)]
-    assert not upward, f"imports against the layering (callbacks > models, metrics > nets, losses, data > utils): {upward}"
+    assert not upward, f"imports against the layering (callbacks > models, metrics > nets, losses, data > utils): " \
+                       f"{upward}"
 
 
 def test_no_import_circle():

@@ -78,7 +78,8 @@ class ClassAccuracyEvaluator(Evaluator):
     (:mod:`gan_lightning.metrics.domain`) gets them with its own preprocessing (channel matching and an
     antialiased resize); per-class accuracy is the fraction with ``argmax == k``, the overall one their mean. The
     usual check of a cGAN's conditioning (in the spirit of Mirza & Osindero 2014, fig. 2, one class per row).
-    :meth:`compute` returns ``{"class_accuracy", "per_class"}``; both are logged.
+    :meth:`compute` returns ``{"class_accuracy", "per_class"}``; both are logged (``metrics/class_accuracy`` and
+    ``metrics/class_accuracy/<k>``).
 
     Args:
         classifier_path: a file written by ``python -m gan_lightning.train_classifier``.

@@ -33,8 +33,8 @@ class GenerativeEvaluator(Evaluator):
     Inception extractor and ``domain_fid`` ... with the domain classifier, so the two never mix.
 
     The protocol (:attr:`protocol`: extractor and weights, resize, quantization, channel tiling, counts, split) is
-    printed with every evaluation and saved in checkpoints with the history. The real statistics are cached under
-    ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With ``reference``, the same scores of
+    printed with every evaluation and kept in :meth:`state_dict` (checkpointed by the evaluation callback). The
+    real statistics are cached under ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With ``reference``, the same scores of
     ``num_fake`` real *train* images against the reference are computed once as ``<name>_real`` (the floor
     of FID / KID and the ceiling of IS at this sample size, since small-N FID is biased upward).
 

@@ -34,9 +34,10 @@ class GenerativeEvaluator(Evaluator):
 
     The protocol (:attr:`protocol`: extractor and weights, resize, quantization, channel tiling, counts, split) is
     printed with every evaluation and kept in :meth:`state_dict` (checkpointed by the evaluation callback). The
-    real statistics are cached under ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With ``reference``, the same scores of
-    ``num_fake`` real *train* images against the reference are computed once as ``<name>_real`` (the floor
-    of FID / KID and the ceiling of IS at this sample size, since small-N FID is biased upward).
+    real statistics are cached under ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With
+    ``reference``, the same scores of ``num_fake`` real *train* images against the reference are computed once as
+    ``<name>_real`` (the floor of FID / KID and the ceiling of IS at this sample size, since small-N FID is biased
+    upward).
 
     Under DDP each rank (the :class:`~gan_lightning.metrics.evaluator.EvalContext` of :meth:`setup`) generates its
     share with seed ``seed + rank`` and torchmetrics gathers the features, so every rank computes the same value.

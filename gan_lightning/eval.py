@@ -1,8 +1,8 @@
 """`python -m gan_lightning.eval ckpt_path=... [metrics=[fid,is,kid,...]]`: evaluate any checkpoint.
 
 Rebuilds the model (``weights_only`` loading) and its datamodule from the checkpoint's run config, evaluates the
-requested metrics through the same evaluators as training (:class:`gan_lightning.callbacks.EvaluationCallback`),
-prints a table with the protocol and writes ``eval.json`` with the values, the protocol and the checkpoint's
+requested metrics through the same evaluators as training (:mod:`gan_lightning.metrics`, built as
+:class:`gan_lightning.callbacks.EvaluationCallback` builds them), prints a table with the protocol and writes ``eval.json`` with the values, the protocol and the checkpoint's
 sha256.
 """
 
@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import hydra
@@ -22,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gan_lightning import CONFIG_DIR
-from gan_lightning.callbacks.evaluation import EvaluationCallback
+from gan_lightning.callbacks.evaluation import build_evaluators
 from gan_lightning.checkpoint import load_module, resolve_ckpt_path
+from gan_lightning.metrics.evaluator import Evaluator, compute_all
 from gan_lightning.metrics.generative import METRICS, InceptionWeightsError
 from gan_lightning.utils.net_files import sha256_of
 
@@ -45,9 +45,30 @@ def rebuild_datamodule(run_config: dict[str, Any], cfg: DictConfig) -> Any:
     return dm
 
 
-def build_evaluation(model: Any, cfg: DictConfig) -> EvaluationCallback:
+# The evaluators' classes before they left the callbacks, as checkpoints written then name them.
+RENAMED_EVALUATORS = {
+    "gan_lightning.callbacks.TestErrorCallback": "gan_lightning.metrics.ClassifierErrorEvaluator",
+    "gan_lightning.callbacks.ClusteringAccuracyCallback": "gan_lightning.metrics.ClusteringEvaluator",
+    "gan_lightning.callbacks.ClassConditionalAccuracy": "gan_lightning.metrics.ClassAccuracyEvaluator",
+    "gan_lightning.callbacks.PairedMetricsCallback": "gan_lightning.metrics.PairedEvaluator",
+    "gan_lightning.callbacks.FCNScoreCallback": "gan_lightning.metrics.FCNScoreEvaluator",
+    "gan_lightning.callbacks.TranslationSuccessCallback": "gan_lightning.metrics.TranslationSuccessEvaluator",
+}
+
+
+def instantiate_evaluator(entry: dict[str, Any]) -> Evaluator:
+    """A task evaluator of a run config, also of one that names its old callback class (cadence arguments,
+    which the evaluation callback owns, dropped)."""
+    target = RENAMED_EVALUATORS.get(entry["_target_"])
+    if target is not None:
+        drop = ("_target_", "every_n_g_steps", "every_n_epochs")
+        entry = {"_target_": target, **{k: v for k, v in entry.items() if k not in drop}}
+    return instantiate(entry)
+
+
+def build_evaluation(model: Any, cfg: DictConfig) -> dict[str, Evaluator]:
     """The run's task evaluators (its metrics group) and, for models that sample from z, FID / IS / KID with the
-    settings of ``cfg``; only the requested names.
+    settings of ``cfg`` (``generative`` first); only the requested names.
 
     Raises:
         ValueError: a requested name the model cannot be evaluated with (the message lists those it can).
@@ -67,8 +88,8 @@ def build_evaluation(model: Any, cfg: DictConfig) -> EvaluationCallback:
                       "real_split": cfg.real_split, "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
                       "kid_subset_size": int(cfg.kid_subset_size), "kid_subsets": int(cfg.kid_subsets),
                       "is_splits": int(cfg.is_splits), "reference": True}
-    return EvaluationCallback(
-        evaluators={k: instantiate(v) for k, v in evaluators.items() if k in wanted and v is not None},
+    return build_evaluators(
+        {k: instantiate_evaluator(v) for k, v in evaluators.items() if k in wanted and v is not None},
         generative=generative, feature_extractor=cfg.feature_extractor, inception_weights=cfg.inception_weights,
         inception_weights_url=cfg.get("inception_weights_url"),
         classifier_path=cfg.classifier_path or metrics_cfg.get("classifier_path") or default_classifier(model, cfg),
@@ -89,20 +110,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("ckpt_path is required: the path of a checkpoint written by gan_lightning.train.")
     model = load_module(ckpt, map_location=cfg.device)
     run_config = model.run_config or {}
-    evaluation = build_evaluation(model, cfg)
+    evaluators = build_evaluation(model, cfg)
     dm = rebuild_datamodule(run_config, cfg)
-    # The parts of a Trainer the evaluators read: one process, no loggers.
-    trainer = SimpleNamespace(datamodule=dm, fast_dev_run=False, global_rank=0, world_size=1, loggers=[],
-                              callback_metrics={}, global_step=0, current_epoch=0)
-    evaluation.setup(trainer, model, "fit")
-    record = evaluation.evaluate(trainer, model)
-    values = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "g_step"}
-    generative = evaluation.evaluators.get("generative")
+    for evaluator in evaluators.values():
+        evaluator.setup(model, dm)  # one process
+    computed, _ = compute_all(evaluators, model)
+    values = {k: v for k, v in computed.items() if isinstance(v, (int, float))}
+    generative = evaluators.get("generative")
     result = {
         "checkpoint": ckpt, "checkpoint_sha256": sha256_of(ckpt), "g_step": int(model.g_step),
         "model": run_config.get("model", {}).get("_target_"), "values": values,
         "protocol": dict(generative.protocol) if generative is not None else {},
-        "evaluators": sorted(evaluation.evaluators),
+        "evaluators": sorted(evaluators),
     }
     output = Path(cfg.output) if cfg.output else Path(ckpt).parent.parent / "eval.json"
     output.parent.mkdir(parents=True, exist_ok=True)

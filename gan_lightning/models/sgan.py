@@ -193,7 +193,7 @@ class SemiSupervisedGAN(AdversarialModule):
         when there is one and ``averaged`` (the authors' evaluation), else from D itself.
 
         Uses the module's current train/eval mode (callers evaluate in eval mode; see
-        :class:`gan_lightning.callbacks.test_error.TestErrorCallback`).
+        :class:`gan_lightning.metrics.ClassifierErrorEvaluator`).
         """
         net = self.discriminator_average if averaged and self.discriminator_average is not None else self.discriminator
         return net(x)[:, : self.num_classes]

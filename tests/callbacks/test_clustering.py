@@ -1,4 +1,4 @@
-"""ClusteringAccuracyCallback on a tiny fake categorical module and TensorDataset datamodule (CPU, seconds)."""
+"""ClusteringEvaluator on the evaluation callback, on a tiny fake categorical module and TensorDataset datamodule (CPU, seconds)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.callbacks.clustering import ClusteringAccuracyCallback
+from gan_lightning.callbacks import EvaluationCallback
+from gan_lightning.metrics import ClusteringEvaluator
+from tests.evaluation_utils import scheduled
 
 K, SIZE = 4, 4
 PERM = [2, 0, 3, 1]  # the module's cluster ids are a permutation of the class ids
@@ -89,22 +91,22 @@ def fit(callbacks, max_epochs=3, corrupt=0, seed=0):
 
 
 def test_cadence_logging_and_permutation_invariance():
-    cb = ClusteringAccuracyCallback(every_n_epochs=2, every_n_g_steps=3, batch_size=16)
+    cb = scheduled(ClusteringEvaluator(batch_size=16), every_n_epochs=2, every_n_g_steps=3)
     trainer, module, logger = fit([cb], max_epochs=3)  # 4 batches per epoch -> 12 generator steps
-    # Every 3 g_steps, end of epoch 2 (g_step 8), train end (g_step 12 already evaluated: not repeated).
-    assert [h["g_step"] for h in cb.history] == [3, 6, 8, 9, 12]
+    # Start, every 3 g_steps, end of epoch 2 (g_step 8), train end (g_step 12 already evaluated: not repeated).
+    assert [h["g_step"] for h in cb.history] == [0, 3, 6, 8, 9, 12]
     assert all(h["clustering_accuracy"] == 1.0 and h["clustering_error"] == 0.0 for h in cb.history)
     evals = [(step, m["trainer/g_step"]) for step, m in logger.records if "metrics/clustering_accuracy" in m]
-    assert evals == [(3, 3), (6, 6), (8, 8), (9, 9), (12, 12)]  # step = trainer.global_step
+    assert evals == [(0, 0), (3, 3), (6, 6), (8, 8), (9, 9), (12, 12)]  # step = trainer.global_step
     assert all("metrics/clustering_error" in m for _, m in logger.records if "metrics/clustering_accuracy" in m)
     assert trainer.callback_metrics["metrics/clustering_accuracy"].item() == 1.0
     # 40 test images in batches of 16 -> 3 classify calls per evaluation, all in eval mode.
-    assert module.classify_modes == [False] * 15
+    assert module.classify_modes == [False] * 18
 
 
 @pytest.mark.parametrize("corrupt", [10, 20])
 def test_exact_partial_accuracy(corrupt):
-    cb = ClusteringAccuracyCallback(every_n_epochs=1)
+    cb = scheduled(ClusteringEvaluator(), every_n_epochs=1)
     trainer, _, _ = fit([cb], max_epochs=1, corrupt=corrupt)
     # 40 balanced images; the first `corrupt` are misclassified (they look like the next class) and no other
     # one-to-one mapping does better while corrupt <= 20.
@@ -113,14 +115,14 @@ def test_exact_partial_accuracy(corrupt):
 
 
 def test_max_samples_takes_an_evenly_spaced_subset():
-    cb = ClusteringAccuracyCallback(every_n_epochs=1, max_samples=8)
+    cb = scheduled(ClusteringEvaluator(max_samples=8), every_n_epochs=1)
     fit([cb], max_epochs=1, corrupt=10)
     # Items 0, 5, ..., 35: items 0 and 5 are corrupted -> 6 / 8.
     assert cb.history[-1]["clustering_accuracy"] == pytest.approx(6 / 8)
 
 
 def test_modes_and_global_rng_are_restored():
-    cb = ClusteringAccuracyCallback()
+    cb = scheduled(ClusteringEvaluator())
     trainer, module, _ = fit([cb], max_epochs=1)
     module.train()
     module.frozen.eval()
@@ -134,7 +136,7 @@ def test_modes_and_global_rng_are_restored():
 
 
 def test_training_is_bit_identical_with_and_without_callback():
-    _, with_cb, _ = fit([ClusteringAccuracyCallback(every_n_epochs=1, every_n_g_steps=1)], max_epochs=2)
+    _, with_cb, _ = fit([scheduled(ClusteringEvaluator(), every_n_epochs=1, every_n_g_steps=1)], max_epochs=2)
     rng_with = torch.get_rng_state()
     _, without, _ = fit([], max_epochs=2)
     assert torch.equal(torch.get_rng_state(), rng_with)
@@ -143,17 +145,21 @@ def test_training_is_bit_identical_with_and_without_callback():
 
 
 def test_state_dict_round_trip_skips_reevaluation():
-    cb = ClusteringAccuracyCallback(every_n_epochs=1)
+    cb = scheduled(ClusteringEvaluator(), every_n_epochs=1)
     fit([cb], max_epochs=1)
-    restored = ClusteringAccuracyCallback(every_n_epochs=1)
+    restored = scheduled(ClusteringEvaluator(), every_n_epochs=1)
     restored.load_state_dict(cb.state_dict())
     assert restored.history == cb.history and restored._last_g_step == 4
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [
-    ({"every_n_epochs": -1}, "every_n_epochs"), ({"batch_size": 0}, "batch_size"),
-    ({"every_n_g_steps": -2}, "every_n_g_steps"), ({"max_samples": 0}, "max_samples"),
-])
+@pytest.mark.parametrize(("kwargs", "key"), [({"batch_size": 0}, "batch_size"), ({"max_samples": 0}, "max_samples")])
 def test_invalid_arguments(kwargs, key):
     with pytest.raises(ValueError, match=f"metrics.evaluators.clustering.{key}"):
-        ClusteringAccuracyCallback(**kwargs)
+        ClusteringEvaluator(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "key"), [({"every_n_epochs": -1}, "every_n_epochs"),
+                                             ({"every_n_g_steps": -2}, "every_n_g_steps")])
+def test_invalid_cadence(kwargs, key):
+    with pytest.raises(ValueError, match=f"metrics.{key}"):
+        EvaluationCallback(**kwargs)

@@ -1,4 +1,4 @@
-"""GenerativeMetricsCallback (domain extractor) and the EvaluationCallback on a tiny fake GAN module and a
+"""GenerativeEvaluator (domain extractor) and the EvaluationCallback on a tiny fake GAN module and a
 TensorDataset datamodule (CPU, seconds)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.callbacks import EvaluationCallback, TestErrorCallback
-from gan_lightning.callbacks.generative_metrics import GenerativeMetricsCallback
+from gan_lightning.callbacks import EvaluationCallback
+from gan_lightning.metrics import ClassifierErrorEvaluator, GenerativeEvaluator
+from tests.evaluation_utils import scheduled
 from gan_lightning.metrics.domain import save_classifier
 from gan_lightning.nets.classifier import DomainClassifier
 
@@ -90,10 +91,10 @@ def fit(callbacks, max_steps=20, seed=0, accelerator="cpu"):
     return trainer, module, logger
 
 
-def make_callback(path, **kw):
-    return GenerativeMetricsCallback(**{"feature_extractor": "domain", "classifier_path": path, "num_fake": 40,
-                                        "num_real": 40, "every_n_g_steps": 4, "batch_size": 16, "seed": 7,
-                                        "is_splits": 1, **kw})
+def make_callback(path, every_n_g_steps=4, **kw):
+    evaluator = GenerativeEvaluator(**{"feature_extractor": "domain", "classifier_path": path, "num_fake": 40,
+                                       "num_real": 40, "batch_size": 16, "seed": 7, "is_splits": 1, **kw})
+    return scheduled(evaluator, name="generative", every_n_g_steps=every_n_g_steps)
 
 
 def test_history_logging_and_modes(classifier_path):
@@ -107,8 +108,10 @@ def test_history_logging_and_modes(classifier_path):
     assert {"metrics/domain_fid", "metrics/domain_is", "metrics/domain_fid_real", "metrics/domain_is_real", "trainer/g_step"} <= keys
     first_ref = next((step, m) for step, m in logger.records if "metrics/domain_fid_real" in m)
     assert first_ref[0] == 0 and first_ref[1]["trainer/g_step"] == 0  # references logged from step 0
-    assert 0 <= cb.real_values["fid"] and cb.real_values["is"] >= 1
-    assert cb.protocol["num_fake"] == 40 and cb.protocol["real_split"] == "test" and "uint8" in cb.protocol["quantization"]
+    generative = cb.evaluators["generative"]
+    assert 0 <= generative.real_values["fid"] and generative.real_values["is"] >= 1
+    assert generative.protocol["num_fake"] == 40 and generative.protocol["real_split"] == "test"
+    assert "uint8" in generative.protocol["quantization"]
     evals = [(step, m["trainer/g_step"]) for step, m in logger.records if "metrics/domain_fid" in m]
     assert evals == [(0, 0), (8, 4), (16, 8), (22, 11)]  # step = trainer.global_step
     assert trainer.callback_metrics["metrics/domain_fid"].item() == pytest.approx(cb.history[-1]["domain_fid"])
@@ -155,7 +158,8 @@ def test_state_dict_round_trip_skips_reevaluation(classifier_path):
     fit([cb], max_steps=8)
     restored = make_callback(classifier_path)
     restored.load_state_dict(cb.state_dict())
-    assert restored.history == cb.history and restored.real_values == cb.real_values
+    assert restored.history == cb.history
+    assert restored.evaluators["generative"].real_values == cb.evaluators["generative"].real_values
     assert restored._last_g_step == 4
 
 
@@ -165,7 +169,7 @@ def test_one_evaluation_callback_drives_every_metric_on_one_cadence(classifier_p
             return torch.stack([x.mean((1, 2, 3)), -x.mean((1, 2, 3))], 1)
 
     cb = EvaluationCallback(
-        evaluators={"test_error": TestErrorCallback(batch_size=16), "dropped": None},
+        evaluators={"test_error": ClassifierErrorEvaluator(batch_size=16), "dropped": None},
         generative={"names": ["fid", "is"], "num_fake": 40, "num_real": 40, "batch_size": 16, "is_splits": 1},
         classifier_path=classifier_path, every_n_g_steps=3)
     torch.manual_seed(0)
@@ -178,7 +182,7 @@ def test_one_evaluation_callback_drives_every_metric_on_one_cadence(classifier_p
     assert all({"domain_fid", "domain_is", "domain_fid_real", "test_error"} <= set(h) for h in cb.history)
     logged = [m for _, m in logger.records if "metrics/test_error" in m]
     assert len(logged) == 4 and all("metrics/domain_fid" in m for m in logged)  # one record per evaluation
-    restored = EvaluationCallback(evaluators={"test_error": TestErrorCallback()}, classifier_path=classifier_path,
+    restored = EvaluationCallback(evaluators={"test_error": ClassifierErrorEvaluator()}, classifier_path=classifier_path,
                                   generative={"names": ["fid"], "num_fake": 40, "num_real": 40})
     restored.load_state_dict(cb.state_dict())
     assert restored.history == cb.history

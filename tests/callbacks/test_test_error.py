@@ -1,4 +1,5 @@
-"""TestErrorCallback: exact error values, cadences, logging, eval mode, RNG and mode restoration."""
+"""ClassifierErrorEvaluator (test error) on the evaluation callback: exact error values, cadences, logging, eval
+mode, RNG and mode restoration."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.callbacks.test_error import TestErrorCallback
+from gan_lightning.metrics import ClassifierErrorEvaluator
+from tests.evaluation_utils import evaluate_once, scheduled
 
 K = 4
 
@@ -65,52 +67,48 @@ def fit(callback, tmp_path, epochs=3, **kwargs):
 
 
 def test_error_value_cadence_and_logging(tmp_path):
-    cb = TestErrorCallback(every_n_epochs=2, batch_size=7)
+    cb = scheduled(ClassifierErrorEvaluator(batch_size=7), every_n_epochs=2)
     model, trainer = fit(cb, tmp_path, epochs=3)
-    # End of epoch 2 (g_step 8) and at train end (g_step 12); every one wrong on label 3: error 10/40.
+    # Start, end of epoch 2 (g_step 8) and at train end (g_step 12); every one wrong on label 3: error 10/40.
     # "epoch" is trainer.current_epoch: 1 during the second epoch, 3 (epochs done) at train end.
-    assert [(h["g_step"], h["epoch"]) for h in cb.history] == [(8, 1), (12, 3)]
+    assert [(h["g_step"], h["epoch"]) for h in cb.history] == [(0, 0), (8, 1), (12, 3)]
     assert all(h["test_error"] == pytest.approx(0.25) for h in cb.history)
     assert trainer.callback_metrics["metrics/test_error"].item() == pytest.approx(0.25)
     rows = [r for r in csv.DictReader(open(tmp_path / "metrics.csv")) if r.get("metrics/test_error")]
-    assert [(int(float(r["trainer/g_step"])), float(r["metrics/test_error"])) for r in rows] == [(8, 0.25), (12, 0.25)]
+    assert [(int(float(r["trainer/g_step"])), float(r["metrics/test_error"])) for r in rows] == [(0, 0.25), (8, 0.25), (12, 0.25)]
     assert model.modes_seen and not any(model.modes_seen)  # classify always ran in eval mode
     assert model.training and model.net.training and not model.frozen.training  # flags restored exactly
 
 
 def test_g_step_cadence_and_other_errors(tmp_path):
-    cb = TestErrorCallback(every_n_epochs=0, every_n_g_steps=3, batch_size=100)
+    cb = scheduled(ClassifierErrorEvaluator(batch_size=100), every_n_g_steps=3)
     fit(cb, tmp_path, epochs=2, wrong_for=(0, 1))
-    assert [h["g_step"] for h in cb.history] == [3, 6, 8]  # 8: train end
+    assert [h["g_step"] for h in cb.history] == [0, 3, 6, 8]  # 0: start, 8: train end
     assert cb.history[0]["test_error"] == pytest.approx(0.5)
 
 
 def test_max_samples_evenly_spaced(tmp_path):
-    cb = TestErrorCallback(max_samples=8)
-    images, labels = cb.test_data(TinyData(n_test=40))
+    evaluator = ClassifierErrorEvaluator(max_samples=8)
+    evaluator.setup(Oracle(), TinyData(n_test=40))
+    images, labels = evaluator.test_data()
     assert labels.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]  # items 0, 5, 10, ..., 35
     assert images.shape == (8, 1, 2, 2)
 
 
 def test_does_not_consume_global_rng(tmp_path):
     model, dm = Oracle(), TinyData()
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.datamodule = dm  # a bare trainer is enough for evaluate()
     state = torch.get_rng_state()
-    error = TestErrorCallback(batch_size=3).evaluate(trainer, model)["test_error"]
+    error = evaluate_once(ClassifierErrorEvaluator(batch_size=3), model, dm)["test_error"]
     assert error == pytest.approx(0.25)
     assert torch.equal(state, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("kwargs, key", [({"every_n_epochs": -1}, "every_n_epochs"), ({"batch_size": 0}, "batch_size"),
-                                         ({"max_samples": 0}, "max_samples"), ({"every_n_g_steps": -2}, "every_n_g_steps")])
+@pytest.mark.parametrize("kwargs, key", [({"batch_size": 0}, "batch_size"), ({"max_samples": 0}, "max_samples")])
 def test_bad_arguments(kwargs, key):
     with pytest.raises(ValueError, match=f"metrics.evaluators.test_error.{key}"):
-        TestErrorCallback(**kwargs)
+        ClassifierErrorEvaluator(**kwargs)
 
 
 def test_module_without_classify_is_an_error(tmp_path):
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.datamodule = TinyData()
     with pytest.raises(RuntimeError, match="classify"):
-        TestErrorCallback().evaluate(trainer, pl.LightningModule())
+        evaluate_once(ClassifierErrorEvaluator(), pl.LightningModule(), TinyData())

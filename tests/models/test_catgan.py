@@ -105,10 +105,10 @@ def test_experiment_configs(dataset, tmp_path):
         assert cfg.model.generator._target_ == "gan_lightning.nets.mlp.MLPGenerator"
         assert cfg.model.generator.latent_distribution == "uniform"
     assert unsup.model.mode == "unsupervised" and "Semi" not in unsup.data._target_
-    assert unsup.metrics.evaluators.clustering._target_ == "gan_lightning.callbacks.ClusteringAccuracyCallback"
+    assert unsup.metrics.evaluators.clustering._target_ == "gan_lightning.metrics.ClusteringEvaluator"
     assert semi.model.mode == "semi_supervised" and semi.data.num_labeled == 100
     assert semi.data._target_.startswith("gan_lightning.data.semi_supervised.")
-    assert semi.metrics.evaluators.test_error._target_ == "gan_lightning.callbacks.TestErrorCallback"
+    assert semi.metrics.evaluators.test_error._target_ == "gan_lightning.metrics.ClassifierErrorEvaluator"
 
 
 @pytest.mark.parametrize("mode", ["unsup", "100"])

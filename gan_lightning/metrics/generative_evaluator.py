@@ -1,4 +1,5 @@
-"""FID / IS / KID of generated samples under a stated protocol (see :mod:`gan_lightning.metrics.generative`)."""
+"""The generative-metrics evaluator: FID / IS / KID of a model's samples under a stated protocol (the scores
+themselves: :mod:`gan_lightning.metrics.generative`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
-from torch import Tensor
+from torch import Tensor, nn
 
-from gan_lightning.callbacks.evaluation import PeriodicEvaluation, warn_if_other_dataset
 from gan_lightning.metrics.domain import load_domain_classifier, preserve_global_rng
+from gan_lightning.metrics.evaluator import EvalContext, Evaluator, warn_if_other_dataset
 from gan_lightning.metrics.generative import (
     EXTRACTORS,
     INCEPTION_SHA256_PREFIX,
@@ -27,19 +27,20 @@ from gan_lightning.utils.net_files import sha256_of
 SPLITS = ("test", "train")
 
 
-class GenerativeMetricsCallback(PeriodicEvaluation):
-    """FID, IS and KID of ``num_fake`` samples of ``pl_module.generate`` (the EMA generator when enabled, eval
-    mode) against ``num_real`` evenly spaced images of the real ``real_split``, logged as ``metrics/fid`` ... with
-    the Inception extractor and ``metrics/domain_fid`` ... with the domain classifier, so the two never mix.
+class GenerativeEvaluator(Evaluator):
+    """FID, IS and KID of ``num_fake`` samples of ``module.generate`` (the EMA generator when enabled, eval
+    mode) against ``num_real`` evenly spaced images of the real ``real_split``, named ``fid`` ... with the
+    Inception extractor and ``domain_fid`` ... with the domain classifier, so the two never mix.
 
     The protocol (:attr:`protocol`: extractor and weights, resize, quantization, channel tiling, counts, split) is
-    printed with every evaluation and saved in checkpoints with the history. The real statistics are cached under
-    ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With ``reference``, the same scores of
-    ``num_fake`` real *train* images against the reference are logged once as ``metrics/<name>_real`` (the floor
-    of FID / KID and the ceiling of IS at this sample size, since small-N FID is biased upward).
+    printed with every evaluation and kept in :meth:`state_dict` (checkpointed by the evaluation callback). The
+    real statistics are cached under ``<cache_dir>/real_stats/`` keyed by the real side of the protocol. With
+    ``reference``, the same scores of ``num_fake`` real *train* images against the reference are computed once as
+    ``<name>_real`` (the floor of FID / KID and the ceiling of IS at this sample size, since small-N FID is biased
+    upward).
 
-    Under DDP each rank generates its share with seed ``seed + rank`` and torchmetrics gathers the features, so
-    every rank computes the same value.
+    Under DDP each rank (the :class:`~gan_lightning.metrics.evaluator.EvalContext` of :meth:`setup`) generates its
+    share with seed ``seed + rank`` and torchmetrics gathers the features, so every rank computes the same value.
 
     Args:
         feature_extractor: ``inception`` (standard, for publication) or ``domain`` (offline, fast on a CPU).
@@ -64,9 +65,8 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
                  num_fake: int = 2000, num_real: int = 2000, real_split: str = "test", batch_size: int = 250,
                  seed: int = 1234, inception_weights: str | None = None, classifier_path: str | None = None,
                  kid_subset_size: int = 1000, kid_subsets: int = 100, is_splits: int = 10, reference: bool = True,
-                 cache_dir: str | None = None, every_n_g_steps: int | None = None,
-                 inception_weights_url: str | None = None) -> None:
-        super().__init__(every_n_g_steps=every_n_g_steps, at_train_start=True)
+                 cache_dir: str | None = None, inception_weights_url: str | None = None) -> None:
+        super().__init__()
         if feature_extractor not in EXTRACTORS:
             raise ValueError(f"metrics.feature_extractor must be one of {EXTRACTORS}, got {feature_extractor!r}.")
         if not set(names) <= set(METRICS) or not names:
@@ -121,14 +121,14 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
                          **({"is_splits": self.score_settings["is_splits"]} if "is" in self.names else {})}
         return self._metrics
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self.build(trainer.datamodule)
+    def setup(self, module: nn.Module, datamodule: Any, context: EvalContext = EvalContext()) -> None:
+        super().setup(module, datamodule, context)
+        self.build(datamodule)
 
     # ---- evaluation -------------------------------------------------------------------------------------
-    def compute(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        metrics = self.build(trainer.datamodule).to(pl_module.device)
-        dm, rank, world = trainer.datamodule, trainer.global_rank, trainer.world_size
+    def compute(self, module: nn.Module) -> dict[str, Any]:
+        dm, rank, world = self.datamodule, self.context.rank, self.context.world_size
+        metrics = self.build(dm).to(module.device)
         if not self._real_ready:
             real_protocol = {k: v for k, v in self.protocol.items() if k != "num_fake"}
             load_or_compute_real(metrics, real_protocol, self.cache_dir,
@@ -140,9 +140,9 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
             self.real_values = self._score(metrics, self.real_batches(self.dataset(dm, other), self.num_fake, rank, world))
         if self.reference:
             values.update({f"{self.prefix}{k}_real": v for k, v in self.real_values.items()})
-        fake = self._score(metrics, self.fake_batches(pl_module, rank, world))
+        fake = self._score(metrics, self.fake_batches(module, rank, world))
         values.update({f"{self.prefix}{k}": v for k, v in fake.items()})
-        rank_zero_info(f"g_step {pl_module.g_step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        rank_zero_info(f"g_step {module.g_step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items())
                        + f" | protocol: {self.protocol}")
         return values
 
@@ -154,20 +154,20 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
         finally:
             metrics.reset()
 
-    def fake_batches(self, pl_module: pl.LightningModule, rank: int, world: int) -> Iterator[Tensor]:
+    def fake_batches(self, module: nn.Module, rank: int, world: int) -> Iterator[Tensor]:
         """This rank's share of ``num_fake`` samples, from latents seeded by ``seed + rank``."""
-        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed + rank)
+        generator = torch.Generator(device=module.device).manual_seed(self.seed + rank)
         todo = len(range(rank, self.num_fake, world))
         while todo > 0:
             n = min(self.batch_size, todo)
-            yield pl_module.generate(n, generator=generator)
+            yield module.generate(n, generator=generator)
             todo -= n
 
     @staticmethod
     def dataset(dm: Any, split: str) -> Any:
         attr = f"{split}_set"
         if dm is None:
-            raise RuntimeError("GenerativeMetricsCallback needs trainer.datamodule (fit with datamodule=...)")
+            raise RuntimeError("GenerativeEvaluator needs a datamodule (setup(module, datamodule) first)")
         if getattr(dm, attr, None) is None:
             dm.setup("test" if split == "test" else "fit")
         if getattr(dm, attr, None) is None:
@@ -186,8 +186,7 @@ class GenerativeMetricsCallback(PeriodicEvaluation):
                 yield torch.stack([it[0] if isinstance(it, (tuple, list)) else it for it in items])
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "real_values": self.real_values, "protocol": dict(self.protocol)}
+        return {"real_values": self.real_values, "protocol": dict(self.protocol)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
         self.real_values = state_dict.get("real_values")

@@ -163,7 +163,7 @@ def test_checkpoint_of_another_model_class_is_refused_by_name():
     ("uniform_centered", -3 ** 0.5, 3 ** 0.5, 0.0, 1.0),
 ])
 def test_latent_distributions(name, low, high, mean, var):
-    from gan_lightning.models.base import draw_latent
+    from gan_lightning.models.z_sampling import draw_latent
 
     z = draw_latent(20000, 5, name, torch.Generator().manual_seed(0))
     assert z.shape == (20000, 5)

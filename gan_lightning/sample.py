@@ -21,8 +21,8 @@ from gan_lightning import CONFIG_DIR
 from gan_lightning.checkpoint import load_module
 from gan_lightning.data.image_folder import IMAGE_EXTENSIONS
 from gan_lightning.data.translation import PairTransform, image_files
-from gan_lightning.models.base import AdversarialModule
 from gan_lightning.models.translation import TranslationModule
+from gan_lightning.models.z_sampling import ZSamplingModule
 from gan_lightning.utils.images import to_uint8
 
 
@@ -48,7 +48,7 @@ def interpolate_latents(z0: Tensor, z1: Tensor, steps: int, method: str = "linea
     raise ValueError(f"interpolation must be 'linear' or 'slerp', got {method!r}.")
 
 
-def class_labels(model: AdversarialModule, num_per_class: int) -> Tensor:
+def class_labels(model: ZSamplingModule, num_per_class: int) -> Tensor:
     """Labels (K * num_per_class,) int64 `0, .., 0, 1, .., 1, ..., K-1`: row k of a class grid is class k.
 
     Raises:
@@ -64,7 +64,7 @@ def class_labels(model: AdversarialModule, num_per_class: int) -> Tensor:
     return torch.arange(int(k), device=model.device).repeat_interleave(num_per_class)
 
 
-def class_names(model: AdversarialModule) -> list[str]:
+def class_names(model: ZSamplingModule) -> list[str]:
     """Names of the model's classes from its run's dataset (torchvision `classes`), else "0", "1", ..."""
     k = int(getattr(model, "num_classes", 0))
     try:
@@ -76,7 +76,7 @@ def class_names(model: AdversarialModule) -> list[str]:
 
 
 @torch.no_grad()
-def sample_images(model: AdversarialModule, cfg: DictConfig) -> tuple[Tensor, int]:
+def sample_images(model: ZSamplingModule, cfg: DictConfig) -> tuple[Tensor, int]:
     """Images (N, C, H, W) in [-1, 1] for `cfg.mode`, and the number of images per grid row."""
     rng = torch.Generator(model.device).manual_seed(int(cfg.seed))
     if cfg.mode == "grid":
@@ -143,6 +143,9 @@ def sample(cfg: DictConfig) -> Path:
         print(f"wrote {len(written)} translated images ({cfg.direction}) to {written[0].parent} "
               f"(generator step {model.g_step})")
         return written[0].parent
+    if not isinstance(model, ZSamplingModule):
+        raise ValueError(f"mode={cfg.mode} draws from z, which {type(model).__name__} does not take (it translates "
+                         "images): pass input_dir=<folder> output_dir=<folder> to translate a folder.")
     images, nrow = sample_images(model, cfg)
     grid = make_grid(to_uint8(images).cpu(), nrow=nrow, padding=2)
     output = Path(cfg.output).expanduser().resolve()

@@ -15,7 +15,8 @@ from gan_lightning.utils.images import to_uint8
 
 
 class SampleGridCallback(pl.Callback):
-    """Saves a PNG grid of G(fixed_z) every `every_n_g_steps` generator steps and at the end.
+    """Saves a PNG grid of the fixed samples (`pl_module.generate_fixed()`) every `every_n_g_steps` generator steps
+    and at the end.
 
     Files go to `<output_dir>/g_step=<step>.png`; the grid is also sent to every logger with an
     image API (TensorBoard `add_image` at the generator step, W&B `samples` with `trainer/g_step`, the
@@ -98,7 +99,7 @@ class SampleGridCallback(pl.Callback):
         # ones its checkpoint saves.
         for buffer in pl_module.sampling_generator.buffers():
             torch.distributed.broadcast(buffer, src=0)
-        n = pl_module.num_fixed
+        n = pl_module.num_fixed_samples
         per_rank = -(-n // world)
         index = torch.arange(trainer.global_rank, n, world, device=pl_module.device)
         # Equal shapes for all_gather: pad with repeats; the padding sorts past item n - 1 and is dropped below.

@@ -1,4 +1,5 @@
-"""LightningModules: one file per model; the shared adversarial loop is in `base`."""
+"""LightningModules: one file per model; the shared adversarial loop is in `base`, drawing from z in
+`z_sampling`, translating images in `translation`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from omegaconf import DictConfig
 
 from gan_lightning.models.base import AdversarialModule
 from gan_lightning.models.gan import GAN
+from gan_lightning.models.z_sampling import ZSamplingModule
 from gan_lightning.utils.config import instantiate
 
-__all__ = ["AdversarialModule", "GAN", "build_model"]
+__all__ = ["AdversarialModule", "GAN", "ZSamplingModule", "build_model"]
 
 
 def build_model(cfg: DictConfig | dict) -> pl.LightningModule:

@@ -1,15 +1,15 @@
 """The adversarial training loop shared by every model: n_critic D steps, then one G step.
 
-Subclasses supply the model-specific losses (`discriminator_loss`, `generator_loss`) and, for
-conditional models, the extra generator inputs (`sample_condition`). Everything else lives
-here once: manual optimization, the generator-step counter, EMA, the fixed latent batch,
-scheduler stepping, and RNG state in checkpoints.
+Subclasses supply the model-specific losses (`discriminator_loss`, `generator_loss`) and the sample grid's
+fixed items (`fixed_parts`). Everything else lives here once: manual optimization, the generator-step counter,
+EMA, scheduler stepping, and RNG state in checkpoints. Drawing from z (the fixed latent batch, `generate`) is
+`gan_lightning.models.z_sampling.ZSamplingModule`'s; translating images is
+`gan_lightning.models.translation.TranslationModule`'s.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +27,6 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 CHECKPOINT_KEY = "gan_lightning"
-LATENT_DISTRIBUTIONS = ("normal", "uniform", "uniform_centered")  # a generator's `latent_distribution` picks one
 
 
 def check_model_class(state: dict, builds: str, ckpt_path: str | None = None) -> None:
@@ -123,8 +122,7 @@ class AdversarialModule(RunStateModule):
     and each D step gets its own disjoint minibatch, as in both algorithms.
 
     Args:
-        generator: maps z of shape (N, latent_dim) to images (N, C, H, W) in [-1, 1]. Must expose
-            `latent_dim`.
+        generator: the generator network (its input is the subclass's: z, or an image).
         discriminator: maps images (N, C, H, W) to logits.
         loss: the adversarial objective (see `gan_lightning.losses`).
         optimizer_g, optimizer_d: factories called with the parameters, e.g.
@@ -137,8 +135,6 @@ class AdversarialModule(RunStateModule):
         ema_decay: decay of an exponential moving average of G's weights (None: no EMA). When
             enabled, the EMA generator is used for sample grids, metrics and sampling.
         ema_start: generator step from which the EMA averages; before it the EMA copies G.
-        num_fixed_samples: size of the fixed latent batch used for sample grids.
-        fixed_seed: seed of the fixed latent batch (independent of the training seed).
         init_batch_size: train images handed to ``data_dependent_init(images)`` of G and D, for the nets that
             define it, at the start of a fresh run (Salimans & Kingma 2016's init; Goodfellow 2014's output bias).
 
@@ -146,10 +142,12 @@ class AdversarialModule(RunStateModule):
     and sets ``applies_loss_regularizer`` when its D loss adds ``loss.regularizer`` (WGAN-GP's gradient penalty);
     the constructor refuses any other loss (:meth:`check_loss`).
 
+    Sample grids: a subclass keeps ``num_fixed_samples`` fixed items and draws their images in
+    :meth:`fixed_parts`; :meth:`generate_fixed` assembles the grid (``callbacks.samples.SampleGridCallback``).
+
     Raises:
-        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, the generator
-            has no `latent_dim` or an unknown `latent_distribution`, or the loss is not supported
-            (:meth:`check_loss`).
+        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, or the loss is not
+            supported (:meth:`check_loss`).
     """
 
     supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
@@ -172,8 +170,6 @@ class AdversarialModule(RunStateModule):
         gradient_clip_val: float | None = None,
         ema_decay: float | None = None,
         ema_start: int = 0,
-        num_fixed_samples: int = 64,
-        fixed_seed: int = 0,
         init_batch_size: int = 500,
     ) -> None:
         super().__init__()
@@ -189,8 +185,6 @@ class AdversarialModule(RunStateModule):
             raise ValueError(
                 f"model.scheduler_interval must be 'g_step' or 'epoch', got {scheduler_interval!r}."
             )
-        if self.uses_latent and not hasattr(generator, "latent_dim"):
-            raise ValueError(f"{type(generator).__name__} has no `latent_dim` attribute.")
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -204,20 +198,10 @@ class AdversarialModule(RunStateModule):
         self.gradient_clip_val = gradient_clip_val
         self.ema_decay = ema_decay
         self.ema_start = ema_start
-        self.latent_dim = int(generator.latent_dim) if self.uses_latent else 0
 
         self.generator_ema: nn.Module | None = None
         if ema_decay is not None:
             self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
-
-        self.latent_distribution = str(getattr(generator, "latent_distribution", "normal"))
-        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise ValueError(f"{type(generator).__name__}.latent_distribution must be one of {LATENT_DISTRIBUTIONS}, "
-                             f"got {self.latent_distribution!r}.")
-        fixed = torch.Generator().manual_seed(fixed_seed)
-        self.register_buffer("fixed_z", draw_latent(num_fixed_samples, self.latent_dim, self.latent_distribution, fixed))
-        cond = self.sample_condition(num_fixed_samples, generator=fixed)
-        self.register_buffer("fixed_condition", cond if cond is not None else torch.empty(0))
 
     @classmethod
     def check_loss(cls, loss: AdversarialLoss) -> None:
@@ -249,8 +233,9 @@ class AdversarialModule(RunStateModule):
         super().on_train_start()
 
     # ----------------------------------------------------------------- model-specific hooks
-    # False for image-to-image models, whose generators take an image and no z (their noise is dropout).
-    uses_latent = True
+    # Whether G draws from z (`ZSamplingModule`: generate(n), FID / IS / KID); False here and for image-to-image
+    # models, whose generators take an image (their noise is dropout).
+    uses_latent = False
 
     @property
     def uses_discriminator(self) -> bool:
@@ -295,18 +280,6 @@ class AdversarialModule(RunStateModule):
     def after_discriminator_step(self) -> None:
         """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
 
-    def sample_condition(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
-        """Extra generator input for n samples (class labels for conditional models); None here."""
-        return None
-
-    def generate_with(self, net: nn.Module, z: Tensor, condition: Tensor | None) -> Tensor:
-        """Run generator `net` (G or its EMA) on z (N, latent_dim); conditional models override."""
-        return net(z)
-
-    def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        """Generate images (N, C, H, W) in [-1, 1] from z of shape (N, latent_dim) with G."""
-        return self.generate_with(self.generator, z, condition)
-
     def split_batch(self, batch: Any) -> list[Any]:
         """Split a loader batch into `n_critic` disjoint D minibatches; the G step reuses the last.
 
@@ -327,57 +300,36 @@ class AdversarialModule(RunStateModule):
         """Loss of one G step; `batch` is the last D minibatch (for its size and labels)."""
         raise NotImplementedError
 
-    # ----------------------------------------------------------------- sampling
+    # ----------------------------------------------------------------- sample grids
     @property
     def sampling_generator(self) -> nn.Module:
         """The network used for samples and metrics: the EMA generator when enabled."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z of shape (n, latent_dim) on the module's device, from the generator's ``latent_distribution``
-        (:func:`draw_latent`; N(0, I) by default)."""
-        return draw_latent(n, self.latent_dim, self.latent_distribution, generator, self.device)
-
-    @torch.no_grad()
-    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n samples (n, C, H, W) in [-1, 1] from the sampling generator in eval mode.
-
-        With a `torch.Generator` the draw is reproducible and leaves the global RNG untouched.
-        """
-        z = self.sample_latent(n, generator)
-        return self.generate_from(z, self.sample_condition(n, generator))
+    @property
+    def num_fixed_samples(self) -> int:
+        """Fixed items in the sample grid (fixed latents, or fixed test pairs); subclasses define it."""
+        raise NotImplementedError
 
     @property
-    def num_fixed(self) -> int:
-        """Items in the sample grid (the fixed latent batch here; the fixed test pairs of translation models)."""
-        return int(self.fixed_z.shape[0])
+    def sample_grid_nrow(self) -> int | None:
+        """Images per row of the sample grid; None leaves it to ``callbacks.sample_grid.nrow``."""
+        return None
 
-    @torch.no_grad()
     def fixed_parts(self, index: Tensor) -> list[Tensor]:
         """The sample grid's images of the fixed items ``index`` (a 1-D index tensor), one (len(index), C, H, W)
-        tensor in [-1, 1] per kind of image: here the samples G(fixed z). Lets DDP ranks draw a share each."""
-        cond = self.fixed_condition[index] if self.fixed_condition.numel() else None
-        return [self.generate_from(self.fixed_z[index], cond)]
+        tensor in [-1, 1] per kind of image. Lets DDP ranks draw a share each; subclasses define it."""
+        raise NotImplementedError
 
     def grid_from_parts(self, parts: list[Tensor]) -> Tensor:
-        """The sample grid's batch from :meth:`fixed_parts` of all items (the samples themselves here)."""
+        """The sample grid's batch from :meth:`fixed_parts` of all items (the single part itself here)."""
         return parts[0]
 
     @torch.no_grad()
     def generate_fixed(self) -> Tensor:
-        """The sample grid's images in [-1, 1]: (num_fixed_samples, C, H, W) from the fixed latent batch."""
-        return self.grid_from_parts(self.fixed_parts(torch.arange(self.num_fixed, device=self.device)))
-
-    @torch.no_grad()
-    def generate_from(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        """Images (N, C, H, W) in [-1, 1] for given z (N, latent_dim), sampling generator, eval mode."""
-        net = self.sampling_generator
-        was_training = net.training
-        net.eval()  # BatchNorm uses running statistics and is not updated by sampling
-        try:
-            return self.generate_with(net, z, condition)
-        finally:
-            net.train(was_training)
+        """The sample grid's images in [-1, 1], (M, C, H, W): :meth:`fixed_parts` of all ``num_fixed_samples``
+        items, assembled by :meth:`grid_from_parts`."""
+        return self.grid_from_parts(self.fixed_parts(torch.arange(self.num_fixed_samples, device=self.device)))
 
     # ----------------------------------------------------------------- optimization
     def configure_optimizers(self):
@@ -452,20 +404,6 @@ class AdversarialModule(RunStateModule):
         torch._foreach_lerp_(ema_params, list(self.generator.parameters()), 1.0 - decay)
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)  # BatchNorm statistics follow G
-
-
-def draw_latent(n: int, dim: int, distribution: str, generator: torch.Generator | None = None,
-                device: torch.device | str = "cpu") -> Tensor:
-    """z (n, dim) on ``device``: N(0, I) for ``"normal"``, U(0, 1) per coordinate for ``"uniform"`` (Salimans 2016;
-    Mirza 2014), U(-sqrt 3, sqrt 3) for ``"uniform_centered"`` (zero mean, unit variance: Goodfellow 2014's code);
-    drawn on the ``generator``'s device when one is given (the global RNG otherwise)."""
-    where = generator.device if generator is not None else device
-    if distribution == "normal":
-        return torch.randn(n, dim, device=where, generator=generator).to(device)
-    z = torch.rand(n, dim, device=where, generator=generator)
-    if distribution == "uniform_centered":
-        z = (2 * z - 1) * math.sqrt(3.0)
-    return z.to(device)
 
 
 def _capture_rng_state() -> dict[str, Any]:

@@ -19,12 +19,13 @@ from torch import Tensor, nn
 from gan_lightning.data.semi_supervised import split_semi_supervised
 from gan_lightning.losses.adversarial import AdversarialLoss
 from gan_lightning.losses.categorical import CategoricalLoss, conditional_entropy, marginal_entropy
-from gan_lightning.models.base import AdversarialModule, OptimizerFactory
+from gan_lightning.models.base import OptimizerFactory
+from gan_lightning.models.z_sampling import ZSamplingModule
 
 MODES = ("unsupervised", "semi_supervised")
 
 
-class CatGAN(AdversarialModule):
+class CatGAN(ZSamplingModule):
     """CatGAN: unconditional G, z ~ N(0, I) -> G(z) (N, C, H, W) in [-1, 1]; D: images -> K logits (N, K).
 
     Losses (both minimized; entropies in nats, batch estimates of eq. 8):
@@ -49,7 +50,7 @@ class CatGAN(AdversarialModule):
     in semi-supervised mode ``loss/ce`` (the unweighted cross-entropy) and ``d/labeled_accuracy``.
 
     Args:
-        generator, discriminator, optimizer_g, optimizer_d, **kwargs: see `AdversarialModule`;
+        generator, discriminator, optimizer_g, optimizer_d, **kwargs: see `ZSamplingModule`;
             ``discriminator`` maps (N, C, H, W) to logits (N, num_classes)
             (e.g. `gan_lightning.nets.catgan.CatGANDiscriminator`).
         num_classes: K, the number of categories (>= 2).
@@ -92,8 +93,8 @@ class CatGAN(AdversarialModule):
         if d_classes != num_classes:
             raise ValueError(f"model.num_classes={num_classes} but the discriminator outputs {d_classes} logits; "
                              "set model.discriminator.num_classes=${model.num_classes}.")
-        self.num_classes, self.mode, self.lambda_ce = num_classes, mode, float(lambda_ce)
         super().__init__(generator, discriminator, loss, optimizer_g, optimizer_d, **kwargs)
+        self.num_classes, self.mode, self.lambda_ce = num_classes, mode, float(lambda_ce)
 
     # ----------------------------------------------------------------- classifier
     def classify(self, x: Tensor) -> Tensor:

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.models.base import AdversarialModule
+from gan_lightning.models.z_sampling import ZSamplingModule
 
 
-class ConditionalGAN(AdversarialModule):
+class ConditionalGAN(ZSamplingModule):
     """cGAN: G(z, y) with z ~ N(0, I); D(x, y) scores image-label pairs.
 
     Label sources:
@@ -34,7 +34,7 @@ class ConditionalGAN(AdversarialModule):
     Args:
         generator: `forward(z (N, latent_dim), y (N,) int64) -> (N, C, H, W)` in [-1, 1], with `latent_dim`.
         discriminator: `forward(x (N, C, H, W), y (N,) int64) -> logits (N,)`.
-        **kwargs: :class:`AdversarialModule` arguments (loss, optimizers, n_critic, EMA, ...); every loss of
+        **kwargs: :class:`ZSamplingModule` arguments (loss, optimizers, n_critic, EMA, ...); every loss of
             conf/loss, WGAN-GP's penalty included.
         num_classes: K, the number of classes (>= 2); must match the networks' and the datamodule's.
 
@@ -55,10 +55,10 @@ class ConditionalGAN(AdversarialModule):
             if getattr(net, "num_classes", num_classes) != num_classes:
                 raise ValueError(f"model.{name}.num_classes={net.num_classes} differs from model.num_classes="
                                  f"{num_classes}; set model.{name}.num_classes: ${{model.num_classes}}.")
-        self.num_classes = num_classes  # read by sample_condition, which the base __init__ calls
         super().__init__(generator, discriminator, **kwargs)
-        # Replace the base's random fixed labels with balanced ones (same buffer, same checkpoint key).
-        self.fixed_condition = self.class_balanced_labels(self.fixed_z.shape[0])
+        self.num_classes = num_classes
+        # The fixed grid's labels: balanced, in the base's `fixed_condition` buffer (saved in checkpoints).
+        self.fixed_condition = self.class_balanced_labels(self.num_fixed_samples)
 
     def labels_required(self) -> tuple[str, str]:
         return ("conditions G and D on class labels",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gan_lightning.models.base import AdversarialModule
+from gan_lightning.models.z_sampling import ZSamplingModule
 
 
-class GAN(AdversarialModule):
+class GAN(ZSamplingModule):
     """Unconditional GAN: z from G's prior (N(0, I) unless G sets ``latent_distribution``) -> G(z); D scores real
     vs generated images.
 

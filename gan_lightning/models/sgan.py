@@ -16,18 +16,18 @@ from gan_lightning.losses.semi_supervised import (
     supervised_loss,
     unsupervised_loss,
 )
-from gan_lightning.models.base import AdversarialModule
 from gan_lightning.models.classifier_state import (
     check_average_decay,
     update_average_,
     zero_average,
 )
+from gan_lightning.models.z_sampling import ZSamplingModule
 from gan_lightning.nets.layers import frozen_batchnorm_stats
 
 Batch = dict[str, Any]
 
 
-class SemiSupervisedGAN(AdversarialModule):
+class SemiSupervisedGAN(ZSamplingModule):
     """SGAN: D classifies an image into one of K real classes or "generated"; G is trained against it.
 
     Discriminator step (one per D minibatch), on logits l (N, K+1) of the labeled, unlabeled and generated images::
@@ -77,7 +77,7 @@ class SemiSupervisedGAN(AdversarialModule):
             authors' code).
         feature_matching_reduction: ``"sum"`` over the features (the paper's squared norm) or ``"mean"`` (the
             authors' code); see :func:`~gan_lightning.losses.semi_supervised.feature_matching_loss`.
-        **kwargs: :class:`AdversarialModule` arguments (optimizers, n_critic, EMA, ...).
+        **kwargs: :class:`ZSamplingModule` arguments (optimizers, n_critic, EMA, fixed samples, ...).
 
     Raises:
         ValueError: for a loss other than non_saturating / minimax, a negative ``lambda_unsup`` / ``lambda_adv``,
@@ -137,7 +137,7 @@ class SemiSupervisedGAN(AdversarialModule):
         if self.discriminator_average is not None:
             update_average_(self.discriminator_average, self.discriminator, self.d_average_decay)
 
-    # ----------------------------------------------------------------- hooks of AdversarialModule
+    # ----------------------------------------------------------------- hooks of the base classes
     def split_batch(self, batch: Batch) -> list[Batch]:
         """``n_critic`` D minibatches: the unlabeled images split into n_critic disjoint chunks, each paired with
         the batch's labeled minibatch (the labeled stream delivers one per batch and cycles anyway).

@@ -1,6 +1,6 @@
 """What the image-to-image models (Pix2Pix, CycleGAN) share on top of the adversarial loop: batches of image
-pairs ``{"A": x, "B": y}``, translation in place of sampling from z, and a fixed batch of test pairs for the
-sample grids (saved in checkpoints, so a resumed run draws the same grids)."""
+pairs ``{"A": x, "B": y}``, translation (they draw no z), and a fixed batch of test pairs for the sample grids
+(saved in checkpoints, so a resumed run draws the same grids)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from torch import Tensor, nn
 
 from gan_lightning.data.base import split_steps
 from gan_lightning.models.base import CHECKPOINT_KEY, AdversarialModule
+from gan_lightning.models.z_sampling import check_num_fixed_samples
 
 DIRECTIONS = ("AtoB", "BtoA")
+# Zero-width buffers that translation checkpoints written before the z-sampling split hold (see TranslationModule).
+LEGACY_STATE_KEYS = ("fixed_z", "fixed_condition")
 
 Batch = dict[str, Tensor]
 
@@ -44,22 +47,31 @@ def check_pair_batch(batch: Any) -> None:
 class TranslationModule(AdversarialModule):
     """Base of the image-to-image GANs: G maps an image of domain A (N, C_A, H, W) in [-1, 1] to domain B.
 
-    ``split_batch`` cuts a ``{"A", "B"}`` batch into n_critic D minibatches. :meth:`translate` replaces sampling
-    from z. The sample grids show ``num_fixed_samples`` test pairs, taken evenly spaced from the datamodule's
-    ``test_set`` at the first fit start; :meth:`fixed_parts` gives their rows (see the subclasses),
-    :attr:`sample_grid_nrow` their length.
+    ``split_batch`` cuts a ``{"A", "B"}`` batch into n_critic D minibatches; :meth:`translate` runs the test-time
+    generator. The sample grids show up to ``num_fixed_samples`` test pairs, taken evenly spaced from the
+    datamodule's ``test_set`` at the first fit start (fewer when the test set is smaller); :meth:`fixed_parts` gives
+    their rows (see the subclasses), one column per pair, so :attr:`sample_grid_nrow` is their number.
+
+    Checkpoints written before the z-sampling split (``ZSamplingModule``) still load: their zero-width
+    ``fixed_z`` / ``fixed_condition`` entries are dropped, and the ``model.fixed_seed`` of their stored run config
+    is accepted and unused.
 
     Args:
-        num_fixed_samples: test pairs in the sample grids.
-        **kwargs: :class:`AdversarialModule` arguments.
+        num_fixed_samples: test pairs in the sample grids (>= 1).
+        fixed_seed: unused (the pairs are chosen without randomness); accepted for stored run configs of
+            checkpoints written before the split.
+        *args, **kwargs: :class:`AdversarialModule` arguments.
+
+    Raises:
+        ValueError: ``num_fixed_samples < 1``, and :class:`AdversarialModule`'s checks.
     """
 
-    uses_latent = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, num_fixed_samples: int = 64, fixed_seed: int | None = None, **kwargs: Any) -> None:
+        check_num_fixed_samples(num_fixed_samples)
         super().__init__(*args, **kwargs)
-        self.num_fixed_samples = int(self.fixed_z.shape[0])
+        self.num_fixed_requested = num_fixed_samples
         self.fixed_batch: Batch | None = None
+        self.register_load_state_dict_pre_hook(_drop_legacy_state)
 
     # ----------------------------------------------------------------- batches
     def split_batch(self, batch: Batch) -> list[Batch]:
@@ -101,17 +113,20 @@ class TranslationModule(AdversarialModule):
             for m, mode in modes.items():
                 m.training = mode
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        raise TypeError(f"{type(self).__name__} translates images and draws no z: use translate(x).")
-
-    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        raise TypeError(f"{type(self).__name__} translates images and draws no z: use translate(x).")
+    def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
+        """G of ``direction`` (in its current mode) on images x (N, C_in, H, W) in [-1, 1]."""
+        return self.generator_for(self.generator, direction)(x)
 
     # ----------------------------------------------------------------- sample grids
     @property
+    def num_fixed_samples(self) -> int:
+        """Test pairs in the sample grid: those of the fixed batch once read, else the number asked for."""
+        return self.num_fixed_requested if self.fixed_batch is None else int(self.fixed_batch["A"].shape[0])
+
+    @property
     def sample_grid_nrow(self) -> int:
         """Images per grid row: one row per kind of image (input, output, ...), one column per test pair."""
-        return self.num_fixed_samples if self.fixed_batch is None else int(self.fixed_batch["A"].shape[0])
+        return self.num_fixed_samples
 
     def on_fit_start(self) -> None:
         if self.fixed_batch is None:
@@ -126,7 +141,7 @@ class TranslationModule(AdversarialModule):
         if dataset is None or len(dataset) == 0:
             raise RuntimeError(f"{type(dm).__name__} has no test pairs for the sample grids.")
         total = len(dataset)
-        m = min(self.num_fixed_samples, total)
+        m = min(self.num_fixed_requested, total)
         items = [dataset[i * total // m] for i in range(m)]  # by index: no DataLoader draws from the global RNG
         return {k: torch.stack([item[k] for item in items]) for k in ("A", "B")}
 
@@ -134,10 +149,6 @@ class TranslationModule(AdversarialModule):
     def as_rgb(images: Tensor) -> Tensor:
         """Grey images (N, 1, H, W) tiled to 3 channels, so rows of either domain share one grid."""
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-
-    @property
-    def num_fixed(self) -> int:
-        return self.sample_grid_nrow
 
     def grid_rows(self, rows: list[Tensor]) -> Tensor:
         """Rows (each (N, C, H, W) in [-1, 1]) stacked into one (len(rows) * N, 3, H, W) batch, row by row."""
@@ -155,3 +166,12 @@ class TranslationModule(AdversarialModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         self.fixed_batch = checkpoint[CHECKPOINT_KEY].get("fixed_batch")
+
+
+def _drop_legacy_state(module: nn.Module, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """A load_state_dict pre-hook: drops the zero-width ``fixed_z`` / ``fixed_condition`` that translation
+    checkpoints written before the z-sampling split hold, so they load with ``strict=True``."""
+    for key in LEGACY_STATE_KEYS:
+        value = state_dict.get(prefix + key)
+        if value is not None and value.numel() == 0:
+            state_dict.pop(prefix + key)

@@ -124,6 +124,30 @@ def test_fixed_batch_is_a_buffer_and_generation_is_side_effect_free():
     torch.testing.assert_close(a, model.generate_fixed())
 
 
+def test_construction_calls_no_subclass_hook():
+    """The fixed latent batch is drawn without sample_condition, so a subclass may set what that hook reads after
+    super().__init__() (as cgan.py does)."""
+
+    class LateAttribute(GAN):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.classes = 3
+
+        def sample_condition(self, n, generator=None):
+            return torch.arange(n) % self.classes
+
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    model = LateAttribute(TinyG(), TinyD(), NonSaturatingLoss(), adam, adam, num_fixed_samples=5, fixed_seed=3)
+    torch.testing.assert_close(model.fixed_z, make_model(num_fixed_samples=5, fixed_seed=3).fixed_z)
+    assert model.num_fixed_samples == 5 and model.fixed_condition.numel() == 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0])
+def test_invalid_num_fixed_samples(bad):
+    with pytest.raises(ValueError, match="model.num_fixed_samples"):
+        make_model(num_fixed_samples=bad)
+
+
 def test_rng_state_round_trip():
     torch.manual_seed(1), np.random.seed(1), random.seed(1)
     state = _capture_rng_state()
@@ -163,7 +187,7 @@ def test_checkpoint_of_another_model_class_is_refused_by_name():
     ("uniform_centered", -3 ** 0.5, 3 ** 0.5, 0.0, 1.0),
 ])
 def test_latent_distributions(name, low, high, mean, var):
-    from gan_lightning.models.base import draw_latent
+    from gan_lightning.models.z_sampling import draw_latent
 
     z = draw_latent(20000, 5, name, torch.Generator().manual_seed(0))
     assert z.shape == (20000, 5)

@@ -96,6 +96,28 @@ def test_fixed_grid_rows_are_input_output_target(tmp_path):
     assert torch.equal(grid[:3], batch["A"])
     assert torch.equal(grid[3:6], model.translate(batch["A"]).expand(-1, 3, -1, -1))
     assert torch.equal(grid[6:], batch["B"].expand(-1, 3, -1, -1))
+    assert model.num_fixed_samples == 3  # the pairs in the grid, not the 8 asked for
+
+
+def test_translation_model_has_no_z_sampling(tmp_path):
+    model = make(tmp_path)
+    assert not model.uses_latent and model.num_fixed_samples == 8
+    assert not any(hasattr(model, name) for name in ("fixed_z", "fixed_condition", "generate", "sample_latent"))
+    assert not any(key.startswith("fixed_") for key in model.state_dict())
+    x = pair()["A"]
+    model.eval()  # no dropout: forward is G itself, in its current mode
+    assert torch.equal(model(x), model.generator(x))
+
+
+def test_checkpoint_written_before_the_z_split_still_loads(tmp_path):
+    """Such checkpoints hold zero-width fixed_z / fixed_condition buffers and model.fixed_seed in their config."""
+    model = make(tmp_path)
+    old = {**model.state_dict(), "fixed_z": torch.empty(8, 0), "fixed_condition": torch.empty(0)}
+    again = make(tmp_path)  # conf/base/gan.yaml passes model.fixed_seed too
+    again.load_state_dict(old)  # strict
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items())
+    with pytest.raises(RuntimeError, match="fixed_z"):  # only the zero-width legacy entries are dropped
+        again.load_state_dict({**model.state_dict(), "fixed_z": torch.zeros(8, 4)})
 
 
 def test_linear_decay_schedule():

@@ -60,18 +60,10 @@ class ACGAN(ConditionalGAN):
         real_src, real_cls = self.discriminator(real)
         fake_src, fake_cls = self.discriminator(fake)
         class_loss = F.cross_entropy(real_cls, labels) + F.cross_entropy(fake_cls, labels)
-        loss = self.loss.discriminator_loss(real_src, fake_src) + self.class_loss_weight * class_loss
-        logs = {
-            "d/real_score": self.loss.score(real_src.detach()).mean(),
-            "d/fake_score": self.loss.score(fake_src.detach()).mean(),
-            "loss/d_class": class_loss.detach(),
-            "d/real_class_acc": (real_cls.detach().argmax(1) == labels).float().mean(),
-        }
-        penalty = self.loss.regularizer(lambda x: self.discriminator(x)[0], real, fake)
-        if penalty is not None:
-            loss = loss + penalty
-            logs["loss/gp"] = penalty.detach()
-        return loss, logs
+        loss, logs = self.adversarial_d_loss(real_src, fake_src, lambda x: self.discriminator(x)[0], real, fake)
+        logs["loss/d_class"] = class_loss.detach()
+        logs["d/real_class_acc"] = (real_cls.detach().argmax(1) == labels).float().mean()
+        return loss + self.class_loss_weight * class_loss, logs
 
     def generator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real, labels = batch

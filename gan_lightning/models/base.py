@@ -300,6 +300,23 @@ class AdversarialModule(RunStateModule):
         """Loss of one G step; `batch` is the last D minibatch (for its size and labels)."""
         raise NotImplementedError
 
+    def adversarial_d_loss(self, real_logits: Tensor, fake_logits: Tensor, critic: Callable[[Tensor], Tensor],
+                           real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The configured loss's D term on D's real / fake logits (any shape, e.g. PatchGAN maps), the mean scores it
+        gives them (``d/real_score``, ``d/fake_score``), plus the loss's regularizer when it has one: WGAN-GP's
+        gradient penalty of ``critic`` (images -> logits) at interpolates of ``real`` and ``fake`` (Gulrajani 2017,
+        eq. 3), logged as ``loss/gp``. Returns (loss, values to log)."""
+        loss = self.loss.discriminator_loss(real_logits, fake_logits)
+        logs = {
+            "d/real_score": self.loss.score(real_logits.detach()).mean(),
+            "d/fake_score": self.loss.score(fake_logits.detach()).mean(),
+        }
+        penalty = self.loss.regularizer(critic, real, fake)
+        if penalty is not None:
+            loss = loss + penalty
+            logs["loss/gp"] = penalty.detach()
+        return loss, logs
+
     # ----------------------------------------------------------------- sample grids
     @property
     def sampling_generator(self) -> nn.Module:

@@ -90,18 +90,8 @@ class ConditionalGAN(ZSamplingModule):
         real, labels = batch
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]), labels)
-        real_logits = self.discriminator(real, labels)
-        fake_logits = self.discriminator(fake, labels)
-        loss = self.loss.discriminator_loss(real_logits, fake_logits)
-        logs = {
-            "d/real_score": self.loss.score(real_logits.detach()).mean(),
-            "d/fake_score": self.loss.score(fake_logits.detach()).mean(),
-        }
-        penalty = self.loss.regularizer(lambda x: self.discriminator(x, labels), real, fake)
-        if penalty is not None:
-            loss = loss + penalty
-            logs["loss/gp"] = penalty.detach()
-        return loss, logs
+        return self.adversarial_d_loss(self.discriminator(real, labels), self.discriminator(fake, labels),
+                                       lambda x: self.discriminator(x, labels), real, fake)
 
     def generator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real, labels = batch

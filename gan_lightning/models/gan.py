@@ -29,18 +29,7 @@ class GAN(ZSamplingModule):
         real, _ = batch
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]))
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
-        loss = self.loss.discriminator_loss(real_logits, fake_logits)
-        logs = {
-            "d/real_score": self.loss.score(real_logits.detach()).mean(),
-            "d/fake_score": self.loss.score(fake_logits.detach()).mean(),
-        }
-        penalty = self.loss.regularizer(self.discriminator, real, fake)
-        if penalty is not None:
-            loss = loss + penalty
-            logs["loss/gp"] = penalty.detach()
-        return loss, logs
+        return self.adversarial_d_loss(self.discriminator(real), self.discriminator(fake), self.discriminator, real, fake)
 
     def generator_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         real, _ = batch

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytorch_lightning.loggers import Logger
+
 from gan_lightning.callbacks.evaluation import EvaluationCallback
 from gan_lightning.metrics.evaluator import EvalContext, Evaluator, compute_all
 
@@ -26,3 +28,19 @@ def evaluate_on(evaluator: Evaluator, trainer: Any, module: Any) -> dict[str, An
     callback = scheduled(evaluator)
     callback.setup(trainer, module, "fit")
     return callback.evaluate(trainer, module)
+
+
+class RecordingLogger(Logger):
+    """A Lightning logger that keeps every (step, metrics) it is given, for asserting what was logged."""
+
+    name, version = "rec", 0
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[tuple[int, dict]] = []
+
+    def log_metrics(self, metrics, step=None):
+        self.records.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass

@@ -6,12 +6,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.metrics import ClassAccuracyEvaluator
-from tests.evaluation_utils import scheduled
+from tests.evaluation_utils import RecordingLogger, scheduled
 from gan_lightning.metrics.domain import save_classifier
 from gan_lightning.nets.classifier import DomainClassifier
 
@@ -87,20 +86,6 @@ class TinyData(pl.LightningDataModule):
 
     def train_dataloader(self):
         return DataLoader(self.train_set, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
-
-
-class RecordingLogger(Logger):
-    name, version = "rec", 0
-
-    def __init__(self):
-        super().__init__()
-        self.records: list[tuple[int, dict]] = []
-
-    def log_metrics(self, metrics, step=None):
-        self.records.append((step, dict(metrics)))
-
-    def log_hyperparams(self, params, *args, **kwargs):
-        pass
 
 
 def fit(callback, module=None, max_steps=10):

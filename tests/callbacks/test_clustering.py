@@ -5,30 +5,15 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.callbacks import EvaluationCallback
 from gan_lightning.metrics import ClusteringEvaluator
-from tests.evaluation_utils import scheduled
+from tests.evaluation_utils import RecordingLogger, scheduled
 
 K, SIZE = 4, 4
 PERM = [2, 0, 3, 1]  # the module's cluster ids are a permutation of the class ids
-
-
-class RecordingLogger(Logger):
-    name, version = "rec", 0
-
-    def __init__(self):
-        super().__init__()
-        self.records: list[tuple[int, dict]] = []
-
-    def log_metrics(self, metrics, step=None):
-        self.records.append((step, dict(metrics)))
-
-    def log_hyperparams(self, params, *args, **kwargs):
-        pass
 
 
 def encode(labels: torch.Tensor) -> torch.Tensor:

@@ -93,22 +93,28 @@ def test_train_loader_leaves_global_rng_alone():
     assert torch.equal(before, torch.get_rng_state())
 
 
-class _Recorder(pl.LightningModule):
+class BatchRecorder(pl.LightningModule):
+    """Records what each training batch holds (``record``: here the labels) to compare the order of two runs."""
+
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.zeros(1))
         self.seen: list[list[int]] = []
 
+    def record(self, batch) -> list[int]:
+        return batch[1].tolist()
+
     def training_step(self, batch, batch_idx):
-        self.seen.append(batch[1].tolist())
+        self.seen.append(self.record(batch))
         return (self.w - 1).pow(2).sum()
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(tmp_path, dm, ckpt_path=None, callbacks=()):
-    model = _Recorder()
+def fit_recording(tmp_path, dm, ckpt_path=None, callbacks=(), recorder=BatchRecorder) -> list[list[int]]:
+    """Two epochs of ``recorder`` on ``dm`` (resumed from ``ckpt_path`` if given); the batches it saw."""
+    model = recorder()
     trainer = pl.Trainer(
         max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=tmp_path, callbacks=list(callbacks), enable_checkpointing=bool(callbacks),
@@ -122,19 +128,19 @@ def _fit(tmp_path, dm, ckpt_path=None, callbacks=()):
 def test_lightning_resume_mid_epoch_and_epoch_end_is_bit_exact(tmp_path, num_workers):
     kw = dict(n=40, batch_size=2, batches_per_step=2, seed=7, num_workers=num_workers)  # 10 batches per epoch
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
-    straight = _fit(tmp_path, TinyDataModule(**kw), callbacks=[ckpt])
+    straight = fit_recording(tmp_path, TinyDataModule(**kw), callbacks=[ckpt])
     assert len(straight) == 20 and straight[0] != straight[10]
     for step in (3, 10, 13, 0):  # mid-epoch 0, last batch of epoch 0, mid-epoch 1, end of epoch 0
         path = tmp_path / "ckpt" / f"step={step}.ckpt"
         if step == 0:  # epoch-end checkpoint (saved in on_train_epoch_end)
             path, step = tmp_path / "end.ckpt", 10
             _save_epoch_end(tmp_path, kw, path)
-        resumed = _fit(tmp_path, TinyDataModule(**kw), ckpt_path=path)
+        resumed = fit_recording(tmp_path, TinyDataModule(**kw), ckpt_path=path)
         assert resumed == straight[step:], f"resume from step {step}"
 
 
 def _save_epoch_end(tmp_path, kw, path):
-    model = _Recorder()
+    model = BatchRecorder()
     trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path,
                          callbacks=[ModelCheckpoint(dirpath=tmp_path / "end", save_top_k=-1, filename="end")])

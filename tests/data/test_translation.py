@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from PIL import Image
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -20,6 +19,7 @@ from gan_lightning.data.translation import (
     default_load_size,
 )
 from tests.data.fakes import fake_trainer
+from tests.data.test_sampler import BatchRecorder, fit_recording
 
 
 def _noise(seed: int, size: int = 16, channels: int = 3) -> np.ndarray:
@@ -275,28 +275,9 @@ def test_workers_give_the_same_batches_and_global_rng_untouched(aligned_dir):
     assert len(main) == 6 and all(torch.equal(a, b) for a, b in zip(main, workers))
 
 
-class _Recorder(pl.LightningModule):
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-        self.seen: list[list[int]] = []
-
-    def training_step(self, batch, batch_idx):
-        self.seen.append([_value(a) * 1000 + _value(b) for a, b in zip(batch["A"], batch["B"])])
-        return (self.w - 1).pow(2).sum()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
-def _fit(tmp_path, dm, ckpt_path=None, callbacks=()):
-    model = _Recorder()
-    trainer = pl.Trainer(
-        max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp_path, callbacks=list(callbacks), enable_checkpointing=bool(callbacks),
-    )
-    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
-    return model.seen
+class PairRecorder(BatchRecorder):
+    def record(self, batch) -> list[int]:
+        return [_value(a) * 1000 + _value(b) for a, b in zip(batch["A"], batch["B"])]
 
 
 @pytest.mark.filterwarnings("ignore:.*resuming from a checkpoint that ended before the epoch ended")
@@ -304,8 +285,9 @@ def _fit(tmp_path, dm, ckpt_path=None, callbacks=()):
 def test_lightning_resume_mid_epoch_is_exact(unaligned_dir, tmp_path, num_workers):
     kw = dict(data_dir=str(unaligned_dir), image_size=8, batch_size=2, seed=3, num_workers=num_workers)
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
-    straight = _fit(tmp_path, UnalignedDataModule(**kw), callbacks=[ckpt])
+    straight = fit_recording(tmp_path, UnalignedDataModule(**kw), callbacks=[ckpt], recorder=PairRecorder)
     assert len(straight) == 8 and straight[:4] != straight[4:]
     for step in (1, 6):  # mid-epoch 0, mid-epoch 1
-        resumed = _fit(tmp_path, UnalignedDataModule(**kw), ckpt_path=tmp_path / "ckpt" / f"step={step}.ckpt")
+        resumed = fit_recording(tmp_path, UnalignedDataModule(**kw), ckpt_path=tmp_path / "ckpt" / f"step={step}.ckpt",
+                                recorder=PairRecorder)
         assert resumed == straight[step:], f"resume from step {step}"

@@ -29,7 +29,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +42,8 @@ import torch  # noqa: E402
 from step_throughput import PlainPrecision, adam_factory, frozen, sync  # noqa: E402
 
 from gan_lightning.callbacks import EvaluationCallback  # noqa: E402
-from gan_lightning.callbacks.evaluation import inference_mode  # noqa: E402
+from gan_lightning.callbacks.evaluation import build_evaluators  # noqa: E402
+from gan_lightning.metrics.evaluator import compute_all  # noqa: E402
 from gan_lightning.data.vision import MNISTDataModule  # noqa: E402
 from gan_lightning.losses import NonSaturatingLoss  # noqa: E402
 from gan_lightning.models import GAN  # noqa: E402
@@ -144,19 +144,20 @@ def run_plain(g, d, args, device: torch.device) -> Clock:
     GAN wrapper of the plain nets, for sampling only) with its clock stopped, until the threshold or max steps."""
     dm = datamodule(args)
     clock = Clock(args.factor)
-    evaluation = EvaluationCallback(**metric_kwargs(args))
+    kwargs = metric_kwargs(args)
+    del kwargs["every_n_g_steps"]  # the loop below keeps the cadence
+    evaluators = build_evaluators(**kwargs)
     g, d = g.to(device), d.to(device)
     sampler = build_module(g, d).to(device)  # shares g and d; generate() draws z as our module does
-    stand_in = SimpleNamespace(datamodule=dm, global_rank=0, world_size=1)
-    evaluation.setup(stand_in, sampler, "fit")
+    for evaluator in evaluators.values():
+        evaluator.setup(sampler, dm)
     loss, prec = NonSaturatingLoss(), PlainPrecision(args.precision, device)
 
     def evaluate(step: int) -> bool:
         sync(device)
         start = time.perf_counter()
         sampler.g_step = step
-        with inference_mode(sampler):
-            values = evaluation.compute(stand_in, sampler)
+        values, _ = compute_all(evaluators, sampler)
         sync(device)
         return clock.record(step, values, time.perf_counter() - start)
 

@@ -146,6 +146,19 @@ def test_resume_is_bit_exact(data_dir, tmp_path, monkeypatch, ckpt_every):
             assert torch.equal(state_a["exp_avg"], state_b["exp_avg"])
 
 
+def test_on_device_data_trains_and_resumes_as_the_loader_does(data_dir, tmp_path, monkeypatch):
+    """data.on_device=true: the same weights as the worker DataLoader after 7 steps, also when resumed at step 3
+    (the epochs are 4 batches long, so the resume crosses an epoch)."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    loader = torch.load(run_to(tmp_path, "loader", 7, ["data.num_workers=1"]), weights_only=True)["state_dict"]
+    first = run_to(tmp_path, "first", 3, ["data.on_device=true"])
+    resumed = torch.load(run_to(tmp_path, "resumed", 7, ["data.on_device=true", f"ckpt_path={first}"]),
+                         weights_only=True)["state_dict"]
+    assert loader.keys() == resumed.keys()
+    for key, value in loader.items():
+        assert torch.equal(value, resumed[key]), key
+
+
 def test_resume_differs_without_restoring(data_dir, tmp_path, monkeypatch):
     """Guards the test above: a fresh 4-step run from another seed does not match."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))

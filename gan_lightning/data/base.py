@@ -14,6 +14,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.data.on_device import DeviceBatches, materialize
 from gan_lightning.data.sampler import ResumableRandomSampler
 from gan_lightning.utils.signals import SignalSafeWorkerInit
 
@@ -81,8 +82,14 @@ class GANDataModule(pl.LightningDataModule):
     ``num_classes`` is None for unlabeled data (image folders, translation pairs), whose labels are placeholders;
     :attr:`labeled` says which.
 
+    ``on_device=True`` keeps the train split on the training device as uint8 (:meth:`train_tensors`) and draws
+    batches there by index (:class:`~gan_lightning.data.on_device.DeviceBatches`): the same batches in the same
+    order, without workers or host-to-device copies. Datamodules whose items draw random augmentation on the CPU
+    set ``supports_on_device = False``.
+
     Raises:
-        ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; from
+        ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; ``on_device`` where
+            ``supports_on_device`` is False; from
             :meth:`train_dataloader`, a training set smaller than one batch with ``drop_last`` (no step would run).
         DataNotFoundError: from ``prepare_data()`` / ``setup()`` when the data is missing.
     """
@@ -90,6 +97,7 @@ class GANDataModule(pl.LightningDataModule):
     name: str = "data"
     channels: int = 3
     num_classes: int | None = None
+    supports_on_device: bool = True
 
     def __init__(
         self,
@@ -103,6 +111,7 @@ class GANDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         pin_memory: bool = False,
         cache_dir: str | None = None,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         _check("image_size", image_size, image_size > 0, "use a positive size in pixels, e.g. 28, 32 or 64")
@@ -112,6 +121,11 @@ class GANDataModule(pl.LightningDataModule):
             "it is the number of D minibatches per step (model.n_critic) and must be >= 1",
         )
         _check("num_workers", num_workers, num_workers >= 0, "use 0 (main process) or a positive worker count")
+        _check("on_device", on_device, not on_device or self.supports_on_device,
+               f"{type(self).__name__} draws random augmentation per item on the CPU, which a split kept on the "
+               "device would lose; set data.on_device=false")
+        self.on_device = bool(on_device)
+        self._device_tensors: tuple[Tensor, Tensor | None] | None = None
         self.data_dir = str(data_dir)
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         self.image_size = int(image_size)
@@ -157,7 +171,24 @@ class GANDataModule(pl.LightningDataModule):
         if self.train_set is None:
             self.train_set, self.test_set = self.build_datasets()
 
-    def train_dataloader(self) -> DataLoader:
+    def train_tensors(self) -> tuple[Tensor, Tensor | None]:
+        """The train split for ``on_device``: uint8 ``(N, C, H, W)`` images in [0, 255] and int64 ``(N,)`` labels (None
+        when the items are images only), on the CPU; row ``i`` is item ``i`` of :attr:`train_set`. This generic
+        version reads every item once; subclasses with the raw pixels at hand override it.
+
+        Raises:
+            ValueError: an item is not a uint8 image normalized to [-1, 1] (see
+                :func:`~gan_lightning.data.on_device.to_uint8`).
+        """
+        return materialize(self.train_set)
+
+    @property
+    def train_device(self) -> torch.device:
+        """The training device (the trainer's root device; the CPU without a trainer)."""
+        strategy = getattr(self.trainer, "strategy", None)
+        return strategy.root_device if strategy is not None else torch.device("cpu")
+
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         self.setup("fit")
         n, bs = len(self.train_set), self.loader_batch_size
         world, rank = self.world_size_and_rank
@@ -177,6 +208,11 @@ class GANDataModule(pl.LightningDataModule):
         if skip:
             sampler.resume_from(epoch, skip)
         self._train_sampler = sampler
+        if self.on_device:
+            if self._device_tensors is None:
+                self._device_tensors = self.train_tensors()
+            images, labels = (None if t is None else t.to(self.train_device) for t in self._device_tensors)
+            return DeviceBatches(images, labels, sampler, bs, self.drop_last)
         return DataLoader(
             self.train_set,
             batch_size=bs,

@@ -72,13 +72,18 @@ class ResumableRandomSampler(Sampler[int]):
             return full
         return full[self.rank:len(self) * self.num_replicas:self.num_replicas]
 
-    def __iter__(self) -> Iterator[int]:
+    def indices(self) -> torch.Tensor:
+        """What one iteration yields, as an int64 tensor: :meth:`order` of the current epoch minus the samples a
+        pending :meth:`resume_from` skips (and clears)."""
         skip = 0
         if self._resume is not None:
             if self._resume[0] == self.epoch:
                 skip = self._resume[1]
             self._resume = None
-        return iter(self.order(self.epoch)[skip:].tolist())
+        return self.order(self.epoch)[skip:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
 
     def __len__(self) -> int:
         # Always the full length: after a resume Lightning keeps counting batch_idx from the

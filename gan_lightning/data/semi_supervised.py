@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from gan_lightning.data.base import _check, split_steps
+from gan_lightning.data.on_device import DeviceBatches
 from gan_lightning.data.sampler import ResumableRandomSampler
 from gan_lightning.data.vision import FashionMNISTDataModule, MNISTDataModule, TorchvisionDataModule
 
@@ -134,8 +135,9 @@ class SemiSupervisedLoader:
     know nor restore. Lightning finds the sampler through ``self.sampler`` and calls its ``set_epoch``.
     """
 
-    def __init__(self, unlabeled: DataLoader, labeled: LabeledStream, resume: tuple[int, int] | None = None,
-                 generator_stream: DataLoader | None = None) -> None:
+    def __init__(self, unlabeled: DataLoader | DeviceBatches, labeled: LabeledStream,
+                 resume: tuple[int, int] | None = None,
+                 generator_stream: DataLoader | DeviceBatches | None = None) -> None:
         self.unlabeled, self.labeled, self.generator_stream = unlabeled, labeled, generator_stream
         self.sampler: ResumableRandomSampler = unlabeled.sampler
         self._resume = resume  # (epoch, batches already done in it), one-shot like the sampler's
@@ -222,6 +224,11 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
         self.labeled_labels = torch.tensor([int(y) for _, y in items], dtype=torch.int64)
         return UnlabeledImages(full, torch.nonzero(mask).flatten()), test
 
+    def train_tensors(self) -> tuple[Tensor, None]:
+        """The unlabeled train images as uint8 ``(N, C, H, W)`` (for ``on_device``); no labels."""
+        images, _ = self.split_tensors(self.train_set.dataset)
+        return images[torch.as_tensor(self.train_set.indices)], None
+
     def train_dataloader(self) -> SemiSupervisedLoader:
         resume = self._resume_state  # consumed by the base class; needed here for the labeled stream
         unlabeled = super().train_dataloader()
@@ -230,10 +237,15 @@ class SemiSupervisedDataModule(TorchvisionDataModule):
             start = (resume["epoch"], resume["samples_done"] // self.loader_batch_size)
         # Under DDP each rank cycles the labeled set in its own order (the set is too small to shard).
         rank_seed = self.seed + _RANK_SEED_STRIDE * self.world_size_and_rank[1]
-        stream = LabeledStream(self.labeled_images, self.labeled_labels, self.batch_size, rank_seed)
+        device = self.train_device if self.on_device else torch.device("cpu")
+        stream = LabeledStream(self.labeled_images.to(device), self.labeled_labels.to(device), self.batch_size,
+                               rank_seed)
         second = None
         if self.generator_stream:
             sampler = unlabeled.sampler.twin(self.seed + _GENERATOR_STREAM_SEED_OFFSET)
+            if self.on_device:
+                second = DeviceBatches(unlabeled.images, None, sampler, self.batch_size, drop_last=True)
+                return SemiSupervisedLoader(unlabeled, stream, start, second)
             second = DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
                                 num_workers=self.num_workers, pin_memory=self.pin_memory,
                                 persistent_workers=self.num_workers > 0, worker_init_fn=self.worker_init_fn,

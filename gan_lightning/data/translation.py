@@ -217,6 +217,7 @@ class TranslationDataModule(GANDataModule):
     """
 
     num_classes = None
+    supports_on_device = False  # per-item jitter, flips and B partners are drawn on the CPU
     layout: str  # the expected layout, for error messages
 
     def __init__(

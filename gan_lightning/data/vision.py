@@ -7,10 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 
 from gan_lightning.data.base import DataNotFoundError, GANDataModule, _check, is_writable
+from gan_lightning.data.on_device import materialize
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,19 @@ class TorchvisionDataModule(GANDataModule):
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         root = self._resolve_root()
         return self._load(root, train=True), self._load(root, train=False)
+
+    def train_tensors(self) -> tuple[Tensor, Tensor | None]:
+        return self.split_tensors(self.train_set)
+
+    def split_tensors(self, dataset: Dataset) -> tuple[Tensor, Tensor]:
+        """uint8 ``(N, C, H, W)`` images and int64 ``(N,)`` labels of a torchvision split (for ``on_device``): its raw
+        arrays at the native size, the transformed items otherwise (:func:`~gan_lightning.data.on_device.materialize`,
+        the same resize as the loader's)."""
+        if self.image_size != self.native_size:
+            return materialize(dataset)
+        images = torch.as_tensor(dataset.data)  # MNIST-style: (N, H, W) uint8 tensor; CIFAR-10: (N, H, W, C) array
+        images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+        return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.int64)
 
     def _load(self, root: Path, train: bool) -> Dataset:
         try:

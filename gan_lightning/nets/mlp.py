@@ -113,6 +113,8 @@ class MLPDiscriminator(nn.Module):
         image_shape: (C, H, W) of the input images.
         hidden_dims: widths of the hidden layers.
         dropout: dropout after each hidden activation, in [0, 1).
+        spectral_norm: divide every Linear's weight by its largest singular value, estimated by one power
+            iteration per training forward (Miyato et al. 2018, "Spectral Normalization for GANs", sec. 2.1).
     Raises ValueError on invalid arguments.
     """
 
@@ -121,18 +123,20 @@ class MLPDiscriminator(nn.Module):
         image_shape: Sequence[int] = (1, 28, 28),
         hidden_dims: Sequence[int] = (1024, 512, 256),
         dropout: float = 0.3,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         self.image_shape = _check_mlp_args(image_shape, hidden_dims, dropout)
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = [nn.Flatten()]
         in_dim = math.prod(self.image_shape)
         for h in hidden_dims:
-            layers += [nn.Linear(in_dim, h), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [sn(nn.Linear(in_dim, h)), nn.LeakyReLU(0.2, inplace=True)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = h
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(in_dim, 1)
+        self.head = sn(nn.Linear(in_dim, 1))
 
     def features(self, x: Tensor) -> Tensor:
         """Last hidden layer activations, shape (N, hidden_dims[-1]) (for feature matching)."""

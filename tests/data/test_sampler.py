@@ -62,7 +62,7 @@ class TinyDataModule(GANDataModule):
         self.n = n
 
     def build_datasets(self):
-        ds = TensorDataset(torch.zeros(self.n, 1, 2, 2), torch.arange(self.n))
+        ds = TensorDataset(torch.full((self.n, 1, 2, 2), -1.0), torch.arange(self.n))  # uint8 0: on_device works
         return ds, ds
 
 
@@ -124,9 +124,10 @@ def fit_recording(tmp_path, dm, ckpt_path=None, callbacks=(), recorder=BatchReco
 
 
 @pytest.mark.filterwarnings("ignore:.*resuming from a checkpoint that ended before the epoch ended")
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_lightning_resume_mid_epoch_and_epoch_end_is_bit_exact(tmp_path, num_workers):
-    kw = dict(n=40, batch_size=2, batches_per_step=2, seed=7, num_workers=num_workers)  # 10 batches per epoch
+@pytest.mark.parametrize(("num_workers", "on_device"), [(0, False), (1, False), (0, True)])
+def test_lightning_resume_mid_epoch_and_epoch_end_is_bit_exact(tmp_path, num_workers, on_device):
+    kw = dict(n=40, batch_size=2, batches_per_step=2, seed=7, num_workers=num_workers,
+              on_device=on_device)  # 10 batches per epoch
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
     straight = fit_recording(tmp_path, TinyDataModule(**kw), callbacks=[ckpt])
     assert len(straight) == 20 and straight[0] != straight[10]

@@ -106,3 +106,21 @@ def test_norm_first_puts_batchnorm_on_every_hidden_layer():
     assert count(MLPGenerator(latent_dim=8, hidden_dims=(16, 16), norm_first=True)) == 0  # needs batch_norm
     x = g(torch.rand(6, 8))
     assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+
+
+def test_spectral_norm_bounds_every_linear_of_d():
+    """Miyato et al. 2018: each Linear's weight divided by its largest singular value (power iteration in train
+    mode), so D is 1-Lipschitz per layer; without it the raw weights keep their larger norms."""
+    torch.manual_seed(0)
+    d = MLPDiscriminator(image_shape=(1, 8, 8), hidden_dims=(32, 16), dropout=0.0, spectral_norm=True)
+    plain = MLPDiscriminator(image_shape=(1, 8, 8), hidden_dims=(32, 16), dropout=0.0)
+    x = torch.randn(4, 1, 8, 8)
+    for _ in range(30):  # power iterations
+        d(x)
+    linears = [m for m in d.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1.0, abs=1e-3)
+    assert any(torch.linalg.matrix_norm(m.weight.detach(), ord=2) > 1.1 for m in plain.modules()
+               if isinstance(m, torch.nn.Linear))
+    assert d(x).shape == (4,)

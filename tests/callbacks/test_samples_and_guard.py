@@ -67,12 +67,32 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     model = make_model()
     model.__class__ = ExplodingModel
     ckpt = GeneratorStepCheckpoint(dirpath=tmp_path / "ckpt", every_n_g_steps=1, save_last=True, save_top_k=0)
-    with pytest.raises(NonFiniteLossError, match=r"loss/g = nan at generator step 3") as info:
+    with pytest.raises(NonFiniteLossError, match=r"at generator step 3 \(now loss/g = nan\)") as info:
         fit(model, [NaNGuard(), ckpt], num_batches=6, tmp_path=tmp_path)
     assert "last.ckpt" in str(info.value)
     last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
     assert last["gan_lightning"]["g_step"] == 2
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_nan_guard_on_a_cadence_still_refuses_to_checkpoint_a_bad_step(tmp_path):
+    """check_every_n_g_steps=4: no host read at step 3, but the checkpoint of step 3 reads the flag first."""
+    model = make_model()
+    model.__class__ = ExplodingModel
+    ckpt = GeneratorStepCheckpoint(dirpath=tmp_path / "ckpt", every_n_g_steps=1, save_last=True, save_top_k=0)
+    with pytest.raises(NonFiniteLossError, match=r"at generator step 3"):
+        fit(model, [NaNGuard(check_every_n_g_steps=4), ckpt], num_batches=6, tmp_path=tmp_path)
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["gan_lightning"]["g_step"] == 2
+
+
+def test_nan_guard_on_a_cadence_stops_at_its_next_read(tmp_path):
+    model = make_model()
+    model.__class__ = ExplodingModel
+    with pytest.raises(NonFiniteLossError, match=r"between generator steps 1 and 4 \(now loss/d = nan, loss/g = nan"):
+        fit(model, [NaNGuard(check_every_n_g_steps=4)], num_batches=6, tmp_path=tmp_path)
+    assert model.g_step == 4  # stopped at the read, not at the end of the 6 batches
+    with pytest.raises(ValueError, match=r"check_every_n_g_steps=0"):
+        NaNGuard(check_every_n_g_steps=0)
 
 
 def test_progress_bar_counts_generator_steps():

@@ -16,6 +16,9 @@
    bf16 (with channels_last) and bf16 + torch.compile (with channels_last).
 3. **DDP and resume**: ``experiment=dcgan_mnist trainer=ddp trainer.devices=1`` for half the steps, then a resume of
    that run from its ``last.ckpt`` to the full number of steps (same strategy), both through the CLI.
+4. **Throughput levers**: benchmarks/levers.py (DCGAN 28 px on real MNIST through our module: the data kept on the
+   device against the worker DataLoader, cudnn.benchmark, fused Adam, set_to_none, fewer host synchronisations,
+   channels_last, compile), each as a ratio to the same baseline.
 
 ``--device cpu --tiny`` runs the same path small (2 generator steps, batch 8, 32 metric samples, a subset of the
 experiments, tiny nets for the throughput, the ``eager`` compile backend), in about 2 minutes on 2 cores.
@@ -86,6 +89,7 @@ class Mode:
     timeout_s: int                   # per CLI run
     throughput: list[dict[str, Any]]  # step_throughput cases
     throughput_args: list[str]
+    lever_args: list[str]            # benchmarks/levers.py arguments
     compile_backend: str
     task_size: tuple[int, int]       # data.max_train / max_test of the translation tasks built from Fashion-MNIST
     experiments: tuple[str, ...] | None = None  # None: all
@@ -102,6 +106,7 @@ def full_mode() -> Mode:
     return Mode(steps=50, run_overrides=[], timeout_s=240, throughput=paper,
                 metric_nets={"classifier": {"max_steps": 300}, "scorer": {"max_steps": 100}},
                 throughput_args=["--steps", "30", "--warmup", "5", "--repeats", "2"], compile_backend="inductor",
+                lever_args=["--steps", "200", "--warmup", "30", "--repeats", "1"],
                 task_size=(4000, 1000))  # built in the check's fresh cache: all 60k would cost minutes of CPU
 
 
@@ -111,10 +116,12 @@ def tiny_mode() -> Mode:
         {"model": "pix2pix", "image_size": 32, "batch_size": 1, "base_width": 8},
         {"model": "cyclegan", "image_size": 32, "batch_size": 1, "base_width": 8, "n_blocks": 2},
     ]
-    return Mode(steps=2, run_overrides=["data.num_workers=0", "data.batch_size=8"], timeout_s=120, throughput=small,
+    return Mode(steps=2, run_overrides=["data.num_workers=0", "data.batch_size=8"], timeout_s=300, throughput=small,
                 metric_nets={"classifier": {"max_steps": 20},
                              "scorer": {"max_steps": 5, "data": {"max_train": 64, "max_test": 32}}},
                 throughput_args=["--steps", "3", "--warmup", "1", "--repeats", "1"], compile_backend="eager",
+                lever_args=["--steps", "3", "--warmup", "1", "--repeats", "1", "--base-width", "8", "--batch-size",
+                            "8", "--levers", "on_device,sync_cadence"],
                 task_size=(64, 16),
                 experiments=TINY_EXPERIMENTS, small_metrics=True)
 
@@ -325,6 +332,30 @@ def run_throughput(mode: Mode, device: str, log_path: Path, deadline: Deadline) 
     return rows
 
 
+# ===================================================================================== levers
+
+def run_levers(mode: Mode, device: str, log_path: Path, deadline: Deadline) -> list[Row]:
+    """Section 4: benchmarks/levers.py in this process, one row per lever; its output to ``log_path``."""
+    import levers
+
+    if deadline.passed():
+        return [deadline.row("levers")]
+    out = io.StringIO()
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out):
+            best = levers.main(["--device", device, *mode.lever_args])
+        rows = [Row(name, "pass", detail=f"{value:.1f}", extra={"ratio": value / best["baseline"]})
+                for name, value in best.items()]
+    except Exception as err:
+        rows = [Row("levers", "FAIL", time.perf_counter() - start, log=f"{type(err).__name__}: {err}"[-2000:])]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(out.getvalue())
+    ratios = ", ".join(f"{r.name} {r.extra.get('ratio', float('nan')):.2f}" for r in rows)
+    print(f"[gpu_check] levers: {ratios}", flush=True)
+    return rows
+
+
 # ===================================================================================== DDP and resume
 
 def run_ddp_resume(mode: Mode, device: str, work: Path, deadline: Deadline) -> list[Row]:
@@ -427,6 +458,13 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
               "| check | result | wall s | detail |", "|---|---|---|---|",
               *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |"
                 for r in sections["ddp"]], ""]
+    lines += ["## Throughput levers", "",
+              f"benchmarks/levers.py {' '.join(mode.lever_args)}: DCGAN on real MNIST through our module, fp32, each "
+              "lever alone against the baseline with every lever off (worker DataLoader, foreach Adam, zero-filled "
+              "gradients, a host synchronisation every step, NCHW, eager); levers.log has the run's output.", "",
+              "| lever | images/s | / baseline | result |", "|---|---|---|---|",
+              *[f"| {r.name} | {r.detail} | {fmt(r.extra.get('ratio'), '.3f')} | {r.result} |"
+                for r in sections["levers"]], ""]
     if failed:
         lines += ["## Failures", ""]
         for r in failed:
@@ -444,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="few steps, tiny sizes, a subset of experiments")
     parser.add_argument("--jobs", type=int, default=None, help="experiment runs at a time (default: 4 cuda, 2 cpu)")
     parser.add_argument("--work-dir", default=None, help="runs, logs and the check's cache (default: a temp dir)")
-    parser.add_argument("--only", default="experiments,throughput,ddp", help="comma-separated sections to run")
+    parser.add_argument("--only", default="experiments,throughput,ddp,levers",
+                        help="comma-separated sections to run")
     parser.add_argument("--budget-s", type=float, default=480,
                         help="nothing starts after this many seconds (reported as not run); a run in flight ends "
                              "by its own timeout")
@@ -470,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     # correctness first: the throughput section is the one to cut when the budget runs out
     sections["experiments"] = run_experiments(mode, args.device, work, jobs, deadline) if "experiments" in only else []
     sections["ddp"] = run_ddp_resume(mode, args.device, work, deadline) if "ddp" in only else []
+    sections["levers"] = run_levers(mode, args.device, report_dir / "levers.log", deadline) if "levers" in only else []
     sections["throughput"] = (run_throughput(mode, args.device, report_dir / "throughput.log", deadline)
                               if "throughput" in only else [])
     ok = write_report(report_dir / REPORT_NAME, args, mode, sections, time.perf_counter() - start)

@@ -78,8 +78,15 @@ def test_gpu_check_cpu_tiny_reports_every_experiment_and_the_timings(gpu_check, 
     assert [row[:2] for row in ddp] == [["trainer=ddp trainer.devices=1", "pass"],
                                         ["resume (ddp) from last.ckpt", "pass"]]
     assert "generator step 2" in ddp[1][3]
+
+    levers = {row[0]: row for row in table_rows(report, "| lever |")}
+    assert set(levers) == {"baseline", "on_device", "sync_cadence"}
+    assert all(row[3] == "pass" and float(row[1]) > 0 for row in levers.values())
+    assert float(levers["baseline"][2]) == 1.0
+    assert float(levers["on_device"][2]) == pytest.approx(float(levers["on_device"][1]) / float(levers["baseline"][1]),
+                                                          rel=0.05)
     assert re.search(r"verdict: \*\*PASS\*\*", report)
-    assert (report_dir / "throughput.log").is_file()
+    assert (report_dir / "throughput.log").is_file() and (report_dir / "levers.log").is_file()
 
 
 

@@ -1,6 +1,8 @@
 """Time to quality: wall time and generator steps for DCGAN on MNIST to reach a domain-FID threshold, ours against a
 plain PyTorch loop with the same nets (deep copies of one initialisation), optimizers, loss, precision and data
-(the same MNISTDataModule, so the same order), in the same process.
+(the same MNISTDataModule, so the same order), in the same process. The datamodule keeps MNIST in memory
+(``data.on_device=auto``): ours batches it on the training device, the plain loop, which has no Trainer, in host
+memory with a copy of each batch to the device.
 
 Threshold: ``--factor`` (default 3) times the real-vs-real floor at N = ``--num-samples`` (default 2000): the domain
 FID of N evenly spaced MNIST training images against N test images, the reference the framework logs as

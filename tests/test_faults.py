@@ -81,7 +81,7 @@ def test_signal_writes_a_checkpoint_that_resumes(sig, data_dir, tmp_path, monkey
 # "Clean" here: the run ends by itself with status 128 + signal number (not killed by it), no process of its group
 # is left, its last.ckpt loads (weights_only) at a generator step >= the one seen, nothing in its output says a worker
 # died or an exception escaped, and result.json records "interrupted".
-WORKERS = [*(a for a in TINY if not a.startswith("data.num_workers=")), "data.num_workers=2"]
+WORKERS = [*(a for a in TINY if not a.startswith("data.num_workers=")), "data.num_workers=2", "data.on_device=false"]
 DEATH_SIGNS = ("killed by signal", "exited unexpectedly", "Traceback")
 
 

@@ -150,7 +150,8 @@ def test_on_device_data_trains_and_resumes_as_the_loader_does(data_dir, tmp_path
     """data.on_device=true: the same weights as the worker DataLoader after 7 steps, also when resumed at step 3
     (the epochs are 4 batches long, so the resume crosses an epoch)."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
-    loader = torch.load(run_to(tmp_path, "loader", 7, ["data.num_workers=1"]), weights_only=True)["state_dict"]
+    loader = torch.load(run_to(tmp_path, "loader", 7, ["data.num_workers=1", "data.on_device=false"]),
+                        weights_only=True)["state_dict"]
     first = run_to(tmp_path, "first", 3, ["data.on_device=true"])
     resumed = torch.load(run_to(tmp_path, "resumed", 7, ["data.on_device=true", f"ckpt_path={first}"]),
                          weights_only=True)["state_dict"]

@@ -85,7 +85,9 @@ class GANDataModule(pl.LightningDataModule):
     ``on_device=True`` keeps the train split on the training device as uint8 (:meth:`train_tensors`) and draws
     batches there by index (:class:`~gan_lightning.data.on_device.DeviceBatches`): the same batches in the same
     order, without workers or host-to-device copies. Datamodules whose items draw random augmentation on the CPU
-    set ``supports_on_device = False``.
+    set ``supports_on_device = False``. ``"auto"`` (the configs' default) means ``small_split``: True for the
+    datasets known to be small (MNIST, Fashion-MNIST, CIFAR-10, a few hundred MB at most as uint8), on any
+    device, where it measured faster than the worker DataLoader (docs/RESULTS.md); False for image folders.
 
     Raises:
         ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; ``on_device`` where
@@ -98,6 +100,7 @@ class GANDataModule(pl.LightningDataModule):
     channels: int = 3
     num_classes: int | None = None
     supports_on_device: bool = True
+    small_split: bool = False  # what on_device="auto" resolves to
 
     def __init__(
         self,
@@ -111,7 +114,7 @@ class GANDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         pin_memory: bool = False,
         cache_dir: str | None = None,
-        on_device: bool = False,
+        on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
         _check("image_size", image_size, image_size > 0, "use a positive size in pixels, e.g. 28, 32 or 64")
@@ -121,10 +124,11 @@ class GANDataModule(pl.LightningDataModule):
             "it is the number of D minibatches per step (model.n_critic) and must be >= 1",
         )
         _check("num_workers", num_workers, num_workers >= 0, "use 0 (main process) or a positive worker count")
-        _check("on_device", on_device, not on_device or self.supports_on_device,
+        _check("on_device", on_device, on_device in (True, False, "auto"), "use true, false or auto")
+        _check("on_device", on_device, on_device is not True or self.supports_on_device,
                f"{type(self).__name__} draws random augmentation per item on the CPU, which a split kept on the "
-               "device would lose; set data.on_device=false")
-        self.on_device = bool(on_device)
+               "device would lose; set data.on_device=false (or auto)")
+        self.on_device = self.small_split and self.supports_on_device if on_device == "auto" else bool(on_device)
         self._device_tensors: tuple[Tensor, Tensor | None] | None = None
         self.data_dir = str(data_dir)
         self.cache_dir = None if cache_dir is None else str(cache_dir)

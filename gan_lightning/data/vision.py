@@ -46,6 +46,7 @@ class TorchvisionDataModule(GANDataModule):
         DataNotFoundError: data missing and not downloadable, or data_dir read-only with no cache_dir.
     """
 
+    small_split = True  # data.on_device=auto keeps it on the device
     dataset_cls: type[datasets.VisionDataset]
     native_size: int
     archives: tuple[str, ...]  # relative to the root; with these present download=True goes offline

@@ -85,7 +85,7 @@ def test_stop_exit_code_is_the_shell_convention():
 def test_datamodule_loaders_use_the_signal_safe_worker_init(data_dir):
     from gan_lightning.data.vision import MNISTDataModule
 
-    dm = MNISTDataModule(data_dir=str(data_dir), image_size=28, batch_size=8, num_workers=2)
+    dm = MNISTDataModule(data_dir=str(data_dir), image_size=28, batch_size=8, num_workers=2, on_device=False)
     dm.prepare_data()
     for loader in (dm.train_dataloader(), dm.test_dataloader()):
         assert isinstance(loader.worker_init_fn, SignalSafeWorkerInit)

@@ -85,9 +85,9 @@ class GANDataModule(pl.LightningDataModule):
     ``on_device=True`` keeps the train split on the training device as uint8 (:meth:`train_tensors`) and draws
     batches there by index (:class:`~gan_lightning.data.on_device.DeviceBatches`): the same batches in the same
     order, without workers or host-to-device copies. Datamodules whose items draw random augmentation on the CPU
-    set ``supports_on_device = False``. ``"auto"`` (the configs' default) means ``small_split``: True for the
-    datasets known to be small (MNIST, Fashion-MNIST, CIFAR-10, a few hundred MB at most as uint8), on any
-    device, where it measured faster than the worker DataLoader (docs/RESULTS.md); False for image folders.
+    set ``supports_on_device = False``. ``"auto"`` (the default) means ``small_split``: True for the datasets
+    known to be small (MNIST, Fashion-MNIST, CIFAR-10, a few hundred MB at most as uint8) at their native size, on
+    any device, where it measured faster than the worker DataLoader (docs/RESULTS.md); False for image folders.
 
     Raises:
         ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; ``on_device`` where
@@ -128,11 +128,11 @@ class GANDataModule(pl.LightningDataModule):
         _check("on_device", on_device, on_device is not True or self.supports_on_device,
                f"{type(self).__name__} draws random augmentation per item on the CPU, which a split kept on the "
                "device would lose; set data.on_device=false (or auto)")
-        self.on_device = self.small_split and self.supports_on_device if on_device == "auto" else bool(on_device)
         self._device_tensors: tuple[Tensor, Tensor | None] | None = None
         self.data_dir = str(data_dir)
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         self.image_size = int(image_size)
+        self.on_device = self.small_split and self.supports_on_device if on_device == "auto" else bool(on_device)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.seed = int(seed)

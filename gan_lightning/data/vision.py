@@ -46,7 +46,6 @@ class TorchvisionDataModule(GANDataModule):
         DataNotFoundError: data missing and not downloadable, or data_dir read-only with no cache_dir.
     """
 
-    small_split = True  # data.on_device=auto keeps it on the device
     dataset_cls: type[datasets.VisionDataset]
     native_size: int
     archives: tuple[str, ...]  # relative to the root; with these present download=True goes offline
@@ -70,6 +69,12 @@ class TorchvisionDataModule(GANDataModule):
     def build_datasets(self) -> tuple[Dataset, Dataset]:
         root = self._resolve_root()
         return self._load(root, train=True), self._load(root, train=False)
+
+    @property
+    def small_split(self) -> bool:
+        """What ``on_device="auto"`` resolves to: True at the native size, where the raw uint8 arrays are the split
+        as they are; another size would first resize every image through PIL (tens of seconds per run for MNIST)."""
+        return self.image_size == self.native_size
 
     def train_tensors(self) -> tuple[Tensor, Tensor | None]:
         return self.split_tensors(self.train_set)

@@ -117,6 +117,7 @@ def test_auto_keeps_the_small_torchvision_splits_on_the_device(tmp_path):
     assert MNISTDataModule(data_dir=str(tmp_path), image_size=28).on_device  # "auto", the default
     assert SemiSupervisedMNISTDataModule(data_dir=str(tmp_path), image_size=28).on_device
     assert not MNISTDataModule(data_dir=str(tmp_path), image_size=28, on_device=False).on_device
+    assert not MNISTDataModule(data_dir=str(tmp_path), image_size=32).on_device  # a resize pass first: loader
     assert not ImageFolderDataModule(data_dir=str(tmp_path), image_size=16).on_device  # size unknown: loader
     assert not AlignedDataModule(data_dir=str(tmp_path), image_size=16, on_device="auto").on_device
     with pytest.raises(ValueError, match=r"data\.on_device='yes' is invalid: use true, false or auto"):

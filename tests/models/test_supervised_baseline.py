@@ -93,7 +93,9 @@ def test_mlp_baseline_inits_from_labeled_images_and_keeps_an_average(data_dir, t
     from hydra.utils import instantiate
 
     cfg = compose_config("train", ["experiment=supervised_mnist_100", "data.num_workers=0", "data.batch_size=8",
-                                   "model.discriminator.hidden_dims=[32,16]", "model.d_average_decay=0.5"], tmp_path)
+                                   "model.discriminator.hidden_dims=[32,16]", "model.d_average_decay=0.5",
+                                   "data.on_device=false"],  # the blanking below wraps the per-item dataset
+                         tmp_path)
 
     def fit(blank_unlabeled: bool):
         pl.seed_everything(cfg.seed)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.metrics.clustering import clustering_accuracy
+from gan_lightning.metrics.clustering import MAPPINGS, clustering_accuracy
 from gan_lightning.metrics.domain import DomainFeatureExtractor, load_domain_classifier
 from gan_lightning.metrics.evaluator import ClassifierEvaluator, EvalContext, Evaluator, warn_if_other_dataset
 
@@ -49,12 +49,14 @@ class ClusteringEvaluator(ClassifierEvaluator):
     """``clustering_accuracy`` and ``clustering_error`` (= 1 - accuracy, both in [0, 1]), the unsupervised score of
     Springenberg 2016 (sec. 5.1, tab. 1).
 
-    The predicted cluster of a test image is ``argmax module.classify(x)``; clusters are matched to the true labels
-    by the Hungarian algorithm (:func:`gan_lightning.metrics.clustering.clustering_accuracy`).
+    The predicted cluster of a test image is ``argmax module.classify(x)``; clusters are mapped to the true labels
+    one-to-one by the Hungarian algorithm, or many-to-one by majority for K > classes
+    (:func:`gan_lightning.metrics.clustering.clustering_accuracy`).
 
     Args:
         batch_size: test images per ``classify`` call.
         max_samples: evaluate on this many evenly spaced test images (None: all of them).
+        mapping: ``"hungarian"`` or ``"majority"``.
 
     Raises:
         ValueError: invalid arguments (naming the ``metrics.evaluators.clustering`` key).
@@ -63,8 +65,17 @@ class ClusteringEvaluator(ClassifierEvaluator):
 
     config_key = "metrics.evaluators.clustering"
 
+    def __init__(self, batch_size: int = 500, max_samples: int | None = None, mapping: str = "hungarian") -> None:
+        super().__init__(batch_size, max_samples)
+        if mapping not in MAPPINGS:
+            raise ValueError(
+                f"{self.config_key}.mapping must be one of {MAPPINGS}, got {mapping!r}: hungarian (one-to-one) "
+                "when K equals the number of classes, majority (many-to-one) for more clusters than classes."
+            )
+        self.mapping = mapping
+
     def score(self, pred: Tensor, labels: Tensor, num_classes: int) -> dict[str, Any]:
-        accuracy = clustering_accuracy(pred, labels, max(num_classes, int(labels.max()) + 1))
+        accuracy = clustering_accuracy(pred, labels, max(num_classes, int(labels.max()) + 1), self.mapping)
         return {"clustering_accuracy": accuracy, "clustering_error": 1.0 - accuracy}
 
 

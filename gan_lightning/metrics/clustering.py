@@ -1,9 +1,12 @@
-"""Unsupervised clustering accuracy: accuracy under the best one-to-one cluster -> class mapping.
+"""Unsupervised clustering accuracy: accuracy under a cluster -> class mapping read off the labels.
 
 A common score of unsupervised classification (e.g. CatGAN's unsupervised MNIST error, Springenberg
-2016): cluster ids are arbitrary, so each cluster is mapped to the class it should stand for by the
-Hungarian algorithm on the confusion matrix (Kuhn 1955), maximizing the number of correctly assigned
-samples. Unlike a majority vote per cluster, two clusters can never claim the same class.
+2016): cluster ids are arbitrary, so each cluster is mapped to the class it should stand for.
+
+- ``"hungarian"``: the best one-to-one mapping, by the Hungarian algorithm on the confusion matrix (Kuhn
+  1955); two clusters can never claim the same class. The score for K = number of classes.
+- ``"majority"``: each cluster takes its most frequent class (many-to-one), the score for K > classes,
+  e.g. CatGAN's K = 20 MNIST figure (as reported in Dilokthanakul et al. 2016, Table 1).
 """
 
 from __future__ import annotations
@@ -44,24 +47,39 @@ def hungarian_mapping(pred, target, num_classes: int) -> dict[int, int]:
     return {int(r): int(c) for r, c in zip(rows, cols)}
 
 
-def clustering_accuracy(pred, target, num_classes: int) -> float:
-    """Fraction of samples whose cluster maps to their class under the best one-to-one mapping, in [0, 1].
+MAPPINGS = ("hungarian", "majority")
+
+
+def majority_mapping(pred, target, num_classes: int) -> dict[int, int]:
+    """The many-to-one mapping ``{cluster id: its most frequent class}``, over the clusters that occur."""
+    confusion = confusion_matrix(pred, target, num_classes)
+    return {int(c): int(confusion[c].argmax()) for c in np.flatnonzero(confusion.sum(1))}
+
+
+def clustering_accuracy(pred, target, num_classes: int, mapping: str = "hungarian") -> float:
+    """Fraction of samples whose cluster maps to their class, in [0, 1].
 
     Args:
         pred: predicted cluster ids (N,), integers in [0, num_classes) (tensor, array or list).
         target: true class ids (N,), integers in [0, num_classes).
-        num_classes: number of clusters = number of classes K (use the larger of the two if they differ:
-            unmatched clusters then count as errors).
+        num_classes: the larger of the number of clusters K and the number of classes.
+        mapping: ``"hungarian"`` (one-to-one; with K > classes the unmatched clusters count as errors) or
+            ``"majority"`` (many-to-one; every cluster scores its most frequent class).
 
     Returns:
-        ``max_perm sum_i [perm(pred_i) == target_i] / N``; 1.0 for a perfect clustering with permuted ids.
+        hungarian: ``max_perm sum_i [perm(pred_i) == target_i] / N``; majority: ``sum_c max_y C[c, y] / N``.
+        1.0 for a perfect clustering with permuted ids.
 
     Raises:
-        ValueError: N == 0, lengths differ, non-integer ids, or ids outside [0, num_classes).
+        ValueError: N == 0, lengths differ, non-integer ids, ids outside [0, num_classes), or an unknown mapping.
     """
+    if mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
     confusion = confusion_matrix(pred, target, num_classes)
     total = int(confusion.sum())
     if total == 0:
         raise ValueError("clustering_accuracy needs at least one sample, got N=0")
+    if mapping == "majority":
+        return float(confusion.max(axis=1).sum()) / total
     rows, cols = linear_sum_assignment(confusion, maximize=True)
     return float(confusion[rows, cols].sum()) / total

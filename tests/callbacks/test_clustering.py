@@ -137,7 +137,8 @@ def test_state_dict_round_trip_skips_reevaluation():
     assert restored.history == cb.history and restored._last_g_step == 4
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [({"batch_size": 0}, "batch_size"), ({"max_samples": 0}, "max_samples")])
+@pytest.mark.parametrize(("kwargs", "key"), [({"batch_size": 0}, "batch_size"), ({"max_samples": 0}, "max_samples"),
+                                             ({"mapping": "vote"}, "mapping")])
 def test_invalid_arguments(kwargs, key):
     with pytest.raises(ValueError, match=f"metrics.evaluators.clustering.{key}"):
         ClusteringEvaluator(**kwargs)

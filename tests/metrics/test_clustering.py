@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_lightning.metrics.clustering import clustering_accuracy, confusion_matrix, hungarian_mapping
+from gan_lightning.metrics.clustering import clustering_accuracy, confusion_matrix, hungarian_mapping, majority_mapping
 
 
 def test_perfect_clustering_with_permuted_ids_scores_one():
@@ -31,6 +31,32 @@ def test_mapping_is_one_to_one_not_majority_vote():
     target = np.array([0, 0, 0, 1, 1, 0, 0, 1])
     pred = np.array([0, 0, 0, 0, 0, 1, 1, 1])
     assert clustering_accuracy(pred, target, 2) == pytest.approx(4 / 8)
+
+
+def test_majority_mapping_is_many_to_one():
+    # The same case: by majority both clusters map to class 0, (3 + 2) / 8.
+    target = np.array([0, 0, 0, 1, 1, 0, 0, 1])
+    pred = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    assert majority_mapping(pred, target, 2) == {0: 0, 1: 0}
+    assert clustering_accuracy(pred, target, 2, mapping="majority") == pytest.approx(5 / 8)
+
+
+def test_majority_scores_more_clusters_than_classes():
+    # K = 20 clusters, 2 per class (CatGAN's unsupervised MNIST setting): perfect under majority, half the
+    # images are in unmatched clusters under Hungarian.
+    target = np.repeat(np.arange(10), 4)
+    pred = 2 * target + np.tile([0, 0, 1, 1], 10)
+    assert clustering_accuracy(pred, target, 20, mapping="majority") == 1.0
+    assert clustering_accuracy(pred, target, 20) == pytest.approx(0.5)
+    assert set(majority_mapping(pred, target, 20)) == set(range(20))
+
+
+def test_majority_matches_brute_force_per_cluster():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        target, pred = rng.integers(0, 3, 60), rng.integers(0, 6, 60)
+        best = sum(max((target[pred == c] == y).sum() for y in range(3)) for c in range(6))
+        assert clustering_accuracy(pred, target, 6, mapping="majority") == pytest.approx(best / 60)
 
 
 def test_unused_clusters_count_as_errors():
@@ -65,3 +91,8 @@ def test_chance_level_of_a_constant_prediction():
 def test_invalid_inputs(pred, target, match):
     with pytest.raises(ValueError, match=match):
         clustering_accuracy(pred, target, 3)
+
+
+def test_unknown_mapping():
+    with pytest.raises(ValueError, match="mapping must be one of"):
+        clustering_accuracy([0, 1], [0, 1], 2, mapping="vote")

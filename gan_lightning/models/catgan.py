@@ -21,6 +21,7 @@ from gan_lightning.losses.adversarial import AdversarialLoss
 from gan_lightning.losses.categorical import CategoricalLoss, conditional_entropy, marginal_entropy
 from gan_lightning.models.base import OptimizerFactory
 from gan_lightning.models.z_sampling import ZSamplingModule
+from gan_lightning.nets.layers import frozen_batchnorm_stats
 
 MODES = ("unsupervised", "semi_supervised")
 
@@ -42,6 +43,9 @@ class CatGAN(ZSamplingModule):
       `gan_lightning.data.semi_supervised` with x_l (B, C, H, W), y_l int64 (B,), x_u (n_critic * B, C, H, W),
       images in [-1, 1]. Each of the n_critic D steps gets its own B unlabeled images and the batch's
       labeled minibatch.
+
+    Generated images pass through D in train mode (batch statistics) but leave its BatchNorm running statistics
+    untouched, so the classifier evaluated in eval mode normalises with statistics of real images only.
 
     Logged per step besides ``loss/d`` and ``loss/g``: ``d/real_cond_entropy``, ``d/real_marginal_entropy``,
     ``d/fake_cond_entropy`` (D step) and ``g/fake_cond_entropy``, ``g/fake_marginal_entropy`` (G step), all in
@@ -141,7 +145,8 @@ class CatGAN(ZSamplingModule):
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]))
         real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+        with frozen_batchnorm_stats(self.discriminator):
+            fake_logits = self.discriminator(fake)
         loss = self.loss.discriminator_loss(real_logits, fake_logits)
         with torch.no_grad():
             r, f = real_logits.detach(), fake_logits.detach()
@@ -162,7 +167,9 @@ class CatGAN(ZSamplingModule):
         return loss, logs
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        fake_logits = self.discriminator(self.generator(self.sample_latent(self._real(batch).shape[0])))
+        fake = self.generator(self.sample_latent(self._real(batch).shape[0]))
+        with frozen_batchnorm_stats(self.discriminator):
+            fake_logits = self.discriminator(fake)
         loss = self.loss.generator_loss(fake_logits)
         with torch.no_grad():
             f = fake_logits.detach()

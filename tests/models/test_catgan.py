@@ -3,6 +3,7 @@ semi-supervised dict batches, and a short real-MNIST run that clusters clearly a
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 
@@ -295,3 +296,26 @@ def test_catgan_learns_real_mnist(run, data_dir, tmp_path, monkeypatch):
     print(f"{experiment} seed {SEED}: {name} {metrics[name]:.3f} after {g_steps} generator steps")
     assert metrics["trainer/g_step"] == g_steps
     assert good(metrics[name]), metrics[name]
+
+
+def test_batchnorm_running_statistics_see_real_images_only():
+    """D's BatchNorm running statistics (used by the eval-mode classifier) come from the real images alone: the
+    generated images of a D step and of a G step change none."""
+    d = nn.Sequential(nn.Flatten(), nn.Linear(48, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.2), nn.Linear(16, K))
+    d.num_classes = K
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    model = CatGAN(TinyG(), d, adam, adam, num_classes=K, mode="semi_supervised")
+    batch = semi_batch()
+    (x_l, _), x_u = batch["labeled"], batch["unlabeled"]
+    real_only = copy.deepcopy(d)
+    real_only(x_u), real_only(x_l)  # train-mode passes over the real images, in the D step's order
+    model.discriminator_loss(batch)
+    stats = {k: v.clone() for k, v in d.state_dict().items() if "running" in k or "num_batches" in k}
+    expected = {k: v for k, v in real_only.state_dict().items() if k in stats}
+    assert stats and stats.keys() == expected.keys()
+    for key in stats:
+        torch.testing.assert_close(stats[key], expected[key], msg=key)
+    model.generator_loss(batch)
+    for key, value in d.state_dict().items():
+        if key in stats:
+            assert torch.equal(value, stats[key]), key  # the G step changed no running statistic

@@ -86,8 +86,9 @@ class GANDataModule(pl.LightningDataModule):
     batches there by index (:class:`~gan_lightning.data.on_device.DeviceBatches`): the same batches in the same
     order, without workers or host-to-device copies. Datamodules whose items draw random augmentation on the CPU
     set ``supports_on_device = False``. ``"auto"`` (the default) means ``small_split``: True for the datasets
-    known to be small (MNIST, Fashion-MNIST, CIFAR-10, a few hundred MB at most as uint8) at their native size, on
-    any device, where it measured faster than the worker DataLoader (docs/RESULTS.md); False for image folders.
+    known to be small (MNIST, Fashion-MNIST, CIFAR-10) while their train split takes at most 1 GiB as uint8 at
+    ``image_size`` (resized once, as the loader resizes each item), on any device, where it measured faster than
+    the worker DataLoader (docs/RESULTS.md); False for image folders.
 
     Raises:
         ValueError: ``image_size <= 0``, ``batch_size < 1`` or ``batches_per_step < 1``; ``on_device`` where

@@ -3,14 +3,16 @@ bit, in the same resumable order (real MNIST, an image folder that is resized, t
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from gan_lightning.data import ImageFolderDataModule, MNISTDataModule, ResumableRandomSampler
+from gan_lightning.data import CIFAR10DataModule, ImageFolderDataModule, MNISTDataModule, ResumableRandomSampler
 from gan_lightning.data.on_device import DeviceBatches, from_uint8, to_uint8
 from gan_lightning.data.semi_supervised import SemiSupervisedMNISTDataModule
 from gan_lightning.data.translation import AlignedDataModule
+from gan_lightning.data.vision import resize_uint8
 
 
 def _take(loader, n):
@@ -51,11 +53,13 @@ def test_uint8_round_trip_is_exact_and_refuses_other_values():
         to_uint8(x + 1e-3, what="train item 3")
 
 
-def test_mnist_batches_equal_the_loaders_and_resume_mid_epoch(data_dir, tmp_path):
-    loader_dm, device_dm = _pair(MNISTDataModule, data_dir=str(data_dir), cache_dir=str(tmp_path), image_size=28,
-                                 batch_size=16, batches_per_step=2, seed=3)
+@pytest.mark.parametrize("image_size", [28, 32, 20])  # native; enlarged; shrunk (where PIL's values differ)
+def test_mnist_batches_equal_the_loaders_and_resume_mid_epoch(data_dir, tmp_path, image_size):
+    loader_dm, device_dm = _pair(MNISTDataModule, data_dir=str(data_dir), cache_dir=str(tmp_path),
+                                 image_size=image_size, batch_size=16, batches_per_step=2, seed=3)
     images, labels = device_dm.train_tensors()
-    assert images.dtype == torch.uint8 and images.shape == (60000, 1, 28, 28) and labels.shape == (60000,)
+    assert images.dtype == torch.uint8 and labels.shape == (60000,)
+    assert images.shape == (60000, 1, image_size, image_size)
     loader, batches = loader_dm.train_dataloader(), device_dm.train_dataloader()
     assert isinstance(batches, DeviceBatches) and len(batches) == len(loader) == 60000 // 32
     for epoch in (0, 1):
@@ -117,8 +121,22 @@ def test_auto_keeps_the_small_torchvision_splits_on_the_device(tmp_path):
     assert MNISTDataModule(data_dir=str(tmp_path), image_size=28).on_device  # "auto", the default
     assert SemiSupervisedMNISTDataModule(data_dir=str(tmp_path), image_size=28).on_device
     assert not MNISTDataModule(data_dir=str(tmp_path), image_size=28, on_device=False).on_device
-    assert not MNISTDataModule(data_dir=str(tmp_path), image_size=32).on_device  # a resize pass first: loader
+    assert MNISTDataModule(data_dir=str(tmp_path), image_size=128).on_device  # 0.98 GB as uint8: resized once
+    assert not MNISTDataModule(data_dir=str(tmp_path), image_size=256).on_device  # 3.9 GB: the loader
+    assert CIFAR10DataModule(data_dir=str(tmp_path), image_size=64).on_device
+    assert not CIFAR10DataModule(data_dir=str(tmp_path), image_size=128).on_device
     assert not ImageFolderDataModule(data_dir=str(tmp_path), image_size=16).on_device  # size unknown: loader
     assert not AlignedDataModule(data_dir=str(tmp_path), image_size=16, on_device="auto").on_device
     with pytest.raises(ValueError, match=r"data\.on_device='yes' is invalid: use true, false or auto"):
         MNISTDataModule(data_dir=str(tmp_path), image_size=28, on_device="yes")
+
+
+def test_resize_uint8_gives_a_stack_what_it_gives_each_image_and_enlarges_as_pil():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 3, 28, 28), dtype=torch.uint8, generator=g)
+    stacked = resize_uint8(images, 32)
+    assert stacked.dtype == torch.uint8 and stacked.shape == (5, 3, 32, 32)
+    assert torch.equal(stacked, torch.stack([resize_uint8(x, 32) for x in images]))
+    pil = [np.asarray(Image.fromarray(x.permute(1, 2, 0).numpy()).resize((32, 32), Image.BILINEAR)) for x in images]
+    pil = torch.from_numpy(np.stack(pil)).permute(0, 3, 1, 2)
+    assert torch.equal(stacked, pil)

@@ -53,5 +53,8 @@ if not OmegaConf.has_resolver("job_dirname"):
 # conf/hydra/launcher/submitit_slurm.yaml sets cluster defaults over the plugin's schema of the same name, so that
 # `hydra/launcher=submitit_slurm` is ready for DDP jobs; Hydra 1.3 (pinned) merges them and warns that 1.4 may not.
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_slurm' is validated against ConfigStore schema")
+# Lightning asks the loader for state_dict(); ours resume through the datamodule's state (the sampler's epoch and
+# position, gan_lightning.data.base), so a mid-epoch checkpoint resumes exactly and the warning does not apply.
+warnings.filterwarnings("ignore", message=r".*ended before the epoch ended and your dataloader is not resumable")
 
 __version__ = "0.1.0"

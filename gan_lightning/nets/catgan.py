@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator, check_image_shape
 from gan_lightning.nets.init import normal_init_
-from gan_lightning.nets.layers import GaussianNoise, check_int
+from gan_lightning.nets.layers import FeatureAffine, GaussianNoise, check_int
+
+NOISE_POSITIONS = ("pre_norm", "post_norm")
 
 
 class CatGANDiscriminator(nn.Module):
@@ -66,7 +68,10 @@ class CatGANMLPDiscriminator(nn.Module):
 
     The input is mapped to [0, 1] (the scale the noise level refers to), flattened and given Gaussian noise of
     std ``input_noise``; each hidden layer is ``Linear -> + N(0, hidden_noise^2) -> BatchNorm1d ->
-    LeakyReLU(negative_slope)``, and a plain Linear gives the K logits. The noise acts in train mode only. The
+    LeakyReLU(negative_slope)`` (``noise_position="pre_norm"``), or ``Linear -> BatchNorm1d without affine ->
+    + N(0, hidden_noise^2) -> learned scale and shift -> LeakyReLU`` (``"post_norm"``: the ladder network's
+    placement, Rasmus et al. 2015, where D cannot shrink the noise by growing its weights), and a plain Linear
+    gives the K logits. The noise acts in train mode only. The
     layout (784-1000-500-250-250-250-10, noise std 0.3 on the input and on every hidden pre-activation, slope
     0.1) is the Chainer reimplementation smayru/catgan's (``catgan_train.py``: ``F.gaussian`` with log-variance
     log 0.09); the CatGAN paper's own appendix could not be read here.
@@ -77,15 +82,17 @@ class CatGANMLPDiscriminator(nn.Module):
         hidden_dims: widths of the hidden layers (non-empty, positive).
         input_noise, hidden_noise: noise standard deviations (>= 0).
         negative_slope: LeakyReLU slope for x < 0 (>= 0).
+        noise_position: ``"pre_norm"`` or ``"post_norm"``, where the hidden noise is added (above).
 
     Raises:
-        ValueError: bad shapes, ``num_classes < 2``, empty ``hidden_dims``, negative noise or slope; in
+        ValueError: bad shapes, ``num_classes < 2``, empty ``hidden_dims``, negative noise or slope, an unknown
+            ``noise_position``; in
             ``forward`` / ``features`` for inputs that are not (N, *image_shape).
     """
 
     def __init__(self, image_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
                  hidden_dims: Sequence[int] = (1000, 500, 250, 250, 250), input_noise: float = 0.3,
-                 hidden_noise: float = 0.3, negative_slope: float = 0.1) -> None:
+                 hidden_noise: float = 0.3, negative_slope: float = 0.1, noise_position: str = "pre_norm") -> None:
         super().__init__()
         shape = tuple(int(s) for s in image_shape)
         if len(shape) != 3 or min(shape) < 1:
@@ -95,13 +102,19 @@ class CatGANMLPDiscriminator(nn.Module):
             raise ValueError(f"hidden_dims must be a non-empty sequence of positive ints, got {tuple(hidden_dims)}")
         if not negative_slope >= 0:
             raise ValueError(f"negative_slope must be >= 0, got negative_slope={negative_slope!r}")
+        if noise_position not in NOISE_POSITIONS:
+            raise ValueError(f"noise_position must be one of {NOISE_POSITIONS}, got {noise_position!r}")
         self.image_shape, self.num_classes = shape, int(num_classes)
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise)]
         width = math.prod(shape)
-        for h in hidden_dims:
-            layers += [nn.Linear(width, int(h)), GaussianNoise(hidden_noise), nn.BatchNorm1d(int(h)),
-                       nn.LeakyReLU(negative_slope)]
-            width = int(h)
+        for h in map(int, hidden_dims):
+            if noise_position == "pre_norm":
+                layers += [nn.Linear(width, h), GaussianNoise(hidden_noise), nn.BatchNorm1d(h)]
+            else:
+                layers += [nn.Linear(width, h), nn.BatchNorm1d(h, affine=False), GaussianNoise(hidden_noise),
+                           FeatureAffine(h)]
+            layers.append(nn.LeakyReLU(negative_slope))
+            width = h
         self.body = nn.Sequential(*layers)
         self.feature_dim = width
         self.head = nn.Linear(width, self.num_classes)

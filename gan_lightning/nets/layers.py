@@ -69,6 +69,23 @@ class GaussianNoise(nn.Module):
         return f"sigma={self.sigma}"
 
 
+class FeatureAffine(nn.Module):
+    """Learned per-feature scale and shift ``gamma * x + beta`` on (N, F), initialised to the identity.
+
+    BatchNorm's affine step kept apart, so that noise can be added between the normalisation and it, as in the
+    ladder network's encoder (Rasmus et al. 2015, sec. 3, Algorithm 1): noise added after the normalisation cannot
+    be outgrown by scaling the weights, as noise on the raw pre-activation can.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.weight + self.bias
+
+
 class WeightNormLinear(nn.Module):
     """Linear layer with weight normalization, ``y = x (g * v / ||v||)^T + b`` (Salimans & Kingma 2016, eq. 2).
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from gan_lightning.nets.catgan import CatGANMLPDiscriminator
-from gan_lightning.nets.layers import GaussianNoise
+from gan_lightning.nets.layers import FeatureAffine, GaussianNoise
 
 
 def test_layout_of_the_pi_mnist_discriminator():
@@ -43,6 +43,7 @@ def test_noise_in_train_mode_only_and_input_read_in_unit_range():
     ({"input_noise": -0.1}, "sigma"),
     ({"negative_slope": -1.0}, "negative_slope"),
     ({"image_shape": (28, 28)}, "image_shape"),
+    ({"noise_position": "after_relu"}, "noise_position"),
 ])
 def test_invalid_args(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -52,3 +53,35 @@ def test_invalid_args(kwargs, match):
 def test_wrong_input_shape_is_refused():
     with pytest.raises(ValueError, match=r"expected images \(N, 1, 28, 28\)"):
         CatGANMLPDiscriminator()(torch.zeros(2, 784))
+
+
+def _first_layer_noise_std(d, x, scale):
+    """Std over noise draws of the first hidden layer's output, with the first Linear's weights times ``scale``."""
+    with torch.no_grad():
+        d.body[2].weight.mul_(scale)
+        d.body[2].bias.mul_(scale)
+        first_layer = d.body[:7]  # Flatten, input noise, Linear, then the 4 modules up to the LeakyReLU
+        outs = torch.stack([first_layer((x + 1) / 2) for _ in range(20)])
+    return outs.std(0).mean().item()
+
+
+def test_post_norm_noise_cannot_be_outgrown_by_larger_weights():
+    """Noise before BatchNorm shrinks (relative to the signal) when D scales its weights up; after the
+    normalisation (the ladder network's placement) it keeps its size."""
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    stds = {}
+    for position in ("pre_norm", "post_norm"):
+        for scale in (1.0, 100.0):
+            torch.manual_seed(1)
+            d = CatGANMLPDiscriminator(hidden_dims=(32,), num_classes=3, input_noise=0.0, hidden_noise=0.5,
+                                       noise_position=position)
+            stds[position, scale] = _first_layer_noise_std(d, x, scale)
+    assert stds["pre_norm", 100.0] < 0.1 * stds["pre_norm", 1.0]
+    assert stds["post_norm", 100.0] == pytest.approx(stds["post_norm", 1.0], rel=0.05)
+    d = CatGANMLPDiscriminator(hidden_dims=(32, 16), noise_position="post_norm")
+    assert [type(m) for m in d.body[2:7]] == [nn.Linear, nn.BatchNorm1d, GaussianNoise, FeatureAffine, nn.LeakyReLU]
+    assert all(not m.affine for m in d.modules() if isinstance(m, nn.BatchNorm1d))
+    d.eval()
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    assert torch.equal(d(x), d(x))

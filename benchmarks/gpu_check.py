@@ -171,10 +171,12 @@ def speed_overrides(cfg, device: str) -> list[str]:
 
 
 def size_overrides(cfg, mode: Mode) -> list[str]:
-    """The built translation tasks' sizes; --tiny: also 32 metric samples (as tests/test_train.py's runs)."""
+    """The built translation tasks' sizes; --tiny: also 32 metric samples (as tests/test_train.py's runs) and nets of
+    base width 8."""
     out = [f"data.max_train={mode.task_size[0]}", f"data.max_test={mode.task_size[1]}"] if "max_train" in cfg.data else []
     if not mode.small_metrics:
         return out
+    out += narrow_net_overrides(cfg.model)
     metrics = cfg.get("metrics") or {}
     if metrics.get("generative") is not None:
         out += ["metrics.generative.num_fake=32", "metrics.generative.num_real=32", "metrics.generative.batch_size=16"]
@@ -183,6 +185,29 @@ def size_overrides(cfg, mode: Mode) -> list[str]:
             out.append(f"metrics.evaluators.{name}.max_samples=64")
         if entry is not None and "num_per_class" in entry:
             out.append(f"metrics.evaluators.{name}.num_per_class=4")
+    return out
+
+
+def narrow_net_overrides(model, width: int = 8) -> list[str]:
+    """``model.<path>.base_width=<width>`` for every literal base_width in G and D (the CycleGAN's second pair
+    follows the first through an interpolation): the --tiny runs take the same path with narrow nets."""
+    from omegaconf import DictConfig, OmegaConf
+
+    out: list[str] = []
+
+    def walk(node: DictConfig, path: str) -> None:
+        for key in node:
+            if OmegaConf.is_interpolation(node, key):
+                continue
+            value = node[key]
+            if isinstance(value, DictConfig):
+                walk(value, f"{path}.{key}")
+            elif key == "base_width" and isinstance(value, int) and value > width:
+                out.append(f"{path}.{key}={width}")
+
+    for net in ("generator", "discriminator"):
+        if isinstance(model.get(net), DictConfig):
+            walk(model[net], f"model.{net}")
     return out
 
 
@@ -433,7 +458,8 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
         "bf16-mixed, channels_last where the run has callbacks.performance, its metrics evaluated before the first "
         f"step and at the end; metric nets trained up front, shortened ({json.dumps(mode.metric_nets)}), in the "
         f"check's own cache; the translation tasks built from Fashion-MNIST keep their first {mode.task_size[0]} / "
-        f"{mode.task_size[1]} train / test items.",
+        f"{mode.task_size[1]} train / test items"
+        f"{'; G and D at base width 8, metrics on 32 to 64 samples' if mode.small_metrics else ''}.",
         "",
         "| experiment | result | wall s | detail |",
         "|---|---|---|---|",

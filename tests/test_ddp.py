@@ -19,8 +19,10 @@ FAMILIES = {
     "sgan_mnist_100": [],
     "sgan_conv_mnist_100": ["model.generator.base_width=8", "model.discriminator.base_width=8"],
     "catgan_mnist_unsup": [],
-    "pix2pix_edges2fashion": ["data.max_train=64", "data.max_test=16"],
-    "cyclegan_sneaker2boot": ["data.max_train=64", "data.max_test=16"],
+    "pix2pix_edges2fashion": ["data.max_train=64", "data.max_test=16", "model.generator.base_width=16",
+                              "model.discriminator.base_width=16"],
+    "cyclegan_sneaker2boot": ["data.max_train=64", "data.max_test=16", "model.generator.modules.AtoB.base_width=16",
+                              "model.discriminator.modules.A.base_width=16"],
 }
 
 

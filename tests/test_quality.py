@@ -13,7 +13,9 @@ import torch
 from gan_lightning.train import train
 from tests.hydra_utils import compose_config
 
-G_STEPS = 3000  # about 3.2 epochs of MNIST at batch 64
+# About 2.1 epochs of MNIST at batch 64. Measured (seed 42, 2 CPU threads): domain IS 4.50 / 5.62 / 6.22 and FID
+# 109.8 / 76.4 / 59.5 at 1000 / 2000 / 3000 steps, from FID 799 at step 0.
+G_STEPS = 2000
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_dcgan_learns_real_mnist(data_dir, real_classifier_dir, tmp_path, monkey
     rows = list(csv.DictReader(open(tmp_path / "run" / "csv" / "metrics.csv")))
     scores = {int(float(r["trainer/g_step"])): (float(r["metrics/domain_fid"]), float(r["metrics/domain_is"]))
               for r in rows if r.get("metrics/domain_fid")}
-    assert sorted(scores) == [0, 1000, 2000, 3000]
+    assert sorted(scores) == list(range(0, G_STEPS + 1, 1000))
     fid_init, _ = scores[0]
     fid, inception_score = scores[G_STEPS]
     print(f"domain FID {fid_init:.1f} -> {fid:.1f}, domain IS {inception_score:.2f}")

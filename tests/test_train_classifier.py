@@ -49,6 +49,27 @@ def test_short_run_on_real_mnist(data_dir, tmp_path, monkeypatch):
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("image_size", [28, 32])
+def test_in_memory_batches_equal_the_per_item_loader_epoch_after_epoch(data_dir, image_size, monkeypatch):
+    """The metric nets' loop reads MNIST from memory (data.on_device auto): each epoch's first batch is the one the
+    per-item DataLoader gives, so the classifier file (and every domain FID / IS) stays the same."""
+    from gan_lightning.utils.net_files import seeded_train_data
+
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    base = ["data=mnist", f"data.image_size={image_size}", "data.num_workers=0", "seed=3"]
+    _, memory = seeded_train_data(compose_cfg("train_classifier", base))
+    _, per_item = seeded_train_data(compose_cfg("train_classifier", [*base, "data.on_device=false"]))
+    assert len(memory) == len(per_item) == 60000 // 64
+    assert type(memory.dataset).__name__ == "RowBatches" and type(per_item.dataset).__name__ != "RowBatches"
+    firsts = []
+    for _ in range(3):  # every new iterator draws from the shared generator: the order must follow it
+        (x, y), (x_ref, y_ref) = next(iter(memory)), next(iter(per_item))
+        assert x.shape == (64, 1, image_size, image_size) and x.dtype == torch.float32
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+        firsts.append(y)
+    assert not torch.equal(firsts[0], firsts[1])  # reshuffled each epoch
+
+
 @pytest.mark.slow
 def test_fashion_mnist_classifier_reaches_target(data_dir, tmp_path, monkeypatch):
     """The CLI defaults reach the issue's 90 % on Fashion-MNIST (MNIST's 99 %: tests/test_quality.py)."""

@@ -95,3 +95,24 @@ class DeviceBatches:
             idx = order[start:start + self.batch_size]
             x = from_uint8(self.images[idx])
             yield x if self.labels is None else (x, self.labels[idx])
+
+
+class RowBatches(Dataset):
+    """``images`` (and ``labels``) as a map-style dataset indexed by a list of rows: ``dataset[indices]`` is a whole
+    batch, ``(x, y)`` or ``x`` with x float32 (B, C, H, W) in [-1, 1]. For a plain ``DataLoader`` with
+    ``batch_size=None`` and a ``BatchSampler`` (the metric nets' training loop): one gather per batch instead of a
+    transform per item, and the batches :func:`from_uint8` gives equal the per-item loader's.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor | None) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, indices: Any) -> Any:
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        x = from_uint8(self.images[idx])
+        return x if self.labels is None else (x, self.labels[idx])

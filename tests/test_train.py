@@ -160,6 +160,18 @@ def test_on_device_data_trains_and_resumes_as_the_loader_does(data_dir, tmp_path
         assert torch.equal(value, resumed[key]), key
 
 
+def test_ema_generator_starts_from_the_data_dependent_init(data_dir, tmp_path, monkeypatch):
+    """gan_mnist with G's output bias from the pixel marginals: the EMA copy starts from the initialized G, so its
+    always-black corner pixel is near -1 from the first step (else the average would take ~1/(1 - decay) steps)."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    train(compose_config("train", ["experiment=gan_mnist", "max_g_steps=1", "metrics=none", *TINY,
+                                   "+model.generator.marginal_output_bias=true", "model.ema_decay=0.995"], tmp_path))
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    live, ema = state["generator.out.bias"], state["generator_ema.out.bias"]
+    assert live[0] < -7 and ema[0] < -7  # logit(1e-7) / 2 = -8.06, moved by one step at most
+    torch.testing.assert_close(ema, live, rtol=0, atol=0.05)
+
+
 def test_resume_differs_without_restoring(data_dir, tmp_path, monkeypatch):
     """Guards the test above: a fresh 4-step run from another seed does not match."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))

@@ -230,6 +230,8 @@ class AdversarialModule(RunStateModule):
             images = init_images(datamodule.train_set, self.init_batch_size, datamodule.seed).to(self.device)
             for net in nets:
                 maybe_data_dependent_init(net, images)
+            if self.generator_ema is not None:  # the average starts from the initialized G
+                self.generator_ema.load_state_dict(self.generator.state_dict())
         super().on_train_start()
 
     # ----------------------------------------------------------------- model-specific hooks

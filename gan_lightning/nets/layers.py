@@ -69,6 +69,21 @@ class GaussianNoise(nn.Module):
         return f"sigma={self.sigma}"
 
 
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive Growing of GANs", sec. 3): appends, to
+    every item of features (N, F), one feature: the standard deviation over the batch of each of the F features,
+    averaged over F. D can then tell a batch of near-identical samples from a varied one, which pushes G
+    towards variety. Output (N, F + 1); a batch of one item gets 0. Call it on real and fake batches
+    separately: a mixed batch would leak one into the other's statistic.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"MinibatchStdDev expects features of shape (N, F), got {tuple(x.shape)}")
+        std = x.std(0, unbiased=False).mean() if x.shape[0] > 1 else x.new_zeros(())
+        return torch.cat([x, std.expand(x.shape[0], 1)], 1)
+
+
 class FeatureAffine(nn.Module):
     """Learned per-feature scale and shift ``gamma * x + beta`` on (N, F), initialised to the identity.
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.layers import Maxout, signed_sigmoid, uniform_init_
+from gan_lightning.nets.layers import Maxout, MinibatchStdDev, signed_sigmoid, uniform_init_
 
 
 def _check_mlp_args(image_shape: Sequence[int], hidden_dims: Sequence[int], dropout: float) -> tuple[int, ...]:
@@ -47,6 +47,9 @@ class MLPGenerator(nn.Module):
             paper's code); None keeps PyTorch's default init.
         latent_distribution: the prior of z the model draws from (``"normal"``, ``"uniform"`` U(0, 1), or
             ``"uniform_centered"`` U(-sqrt 3, sqrt 3), the authors' unit-variance uniform noise).
+        marginal_output_bias: with ``output="tanh"``, :meth:`data_dependent_init` sets the output bias too, so
+            that G starts at the mean image (the authors' sigmoid init carried over: ``tanh(a) = 2 sigmoid(2a) - 1``,
+            bias = logit(mean) / 2). Sigmoid outputs always get it.
     Raises ValueError on invalid arguments. ``forward`` also accepts z of shape (N, latent_dim, 1, 1).
     """
 
@@ -62,6 +65,7 @@ class MLPGenerator(nn.Module):
         init_range: float | None = None,
         latent_distribution: str = "normal",
         norm_first: bool = False,
+        marginal_output_bias: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
@@ -73,6 +77,7 @@ class MLPGenerator(nn.Module):
         if init_range is not None and not init_range > 0:
             raise ValueError(f"init_range must be > 0 or None, got {init_range}")
         self.output, self.latent_distribution = output, str(latent_distribution)
+        self.marginal_output_bias = output == "sigmoid" or bool(marginal_output_bias)
         self.image_shape = _check_mlp_args(image_shape, hidden_dims, dropout)
         self.latent_dim = int(latent_dim)
         layers: list[nn.Module] = []
@@ -96,11 +101,13 @@ class MLPGenerator(nn.Module):
 
     @torch.no_grad()
     def data_dependent_init(self, images: Tensor) -> None:
-        """For ``output="sigmoid"``: output bias = logit of each pixel's mean over ``images`` (N, C, H, W) in
-        [-1, 1], clipped to [1e-7, 1 - 1e-7] (pylearn2's ``init_sigmoid_bias_from_marginals``); else nothing."""
-        if self.output == "sigmoid":
+        """Output bias = logit of each pixel's mean over ``images`` (N, C, H, W) in [-1, 1], mapped to [0, 1] and
+        clipped to [1e-7, 1 - 1e-7] (pylearn2's ``init_sigmoid_bias_from_marginals``), halved for a tanh output;
+        nothing unless ``marginal_output_bias`` (always on for sigmoid)."""
+        if self.marginal_output_bias:
             mean = ((images.flatten(1) + 1) / 2).mean(0).clamp(1e-7, 1 - 1e-7)
-            self.out.bias.copy_(torch.log(mean) - torch.log1p(-mean))
+            logit = torch.log(mean) - torch.log1p(-mean)
+            self.out.bias.copy_(logit if self.output == "sigmoid" else logit / 2)
 
 
 class MLPDiscriminator(nn.Module):
@@ -115,6 +122,8 @@ class MLPDiscriminator(nn.Module):
         dropout: dropout after each hidden activation, in [0, 1).
         spectral_norm: divide every Linear's weight by its largest singular value, estimated by one power
             iteration per training forward (Miyato et al. 2018, "Spectral Normalization for GANs", sec. 2.1).
+        minibatch_std: append the minibatch standard deviation of the last hidden features before the logit
+            (:class:`~gan_lightning.nets.layers.MinibatchStdDev`, Karras et al. 2018, sec. 3).
     Raises ValueError on invalid arguments.
     """
 
@@ -124,6 +133,7 @@ class MLPDiscriminator(nn.Module):
         hidden_dims: Sequence[int] = (1024, 512, 256),
         dropout: float = 0.3,
         spectral_norm: bool = False,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
         self.image_shape = _check_mlp_args(image_shape, hidden_dims, dropout)
@@ -136,14 +146,15 @@ class MLPDiscriminator(nn.Module):
                 layers.append(nn.Dropout(dropout))
             in_dim = h
         self.body = nn.Sequential(*layers)
-        self.head = sn(nn.Linear(in_dim, 1))
+        self.mbstd = MinibatchStdDev() if minibatch_std else nn.Identity()
+        self.head = sn(nn.Linear(in_dim + int(minibatch_std), 1))
 
     def features(self, x: Tensor) -> Tensor:
         """Last hidden layer activations, shape (N, hidden_dims[-1]) (for feature matching)."""
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x)).squeeze(-1)
+        return self.head(self.mbstd(self.features(x))).squeeze(-1)
 
 
 class MaxoutMLPDiscriminator(nn.Module):

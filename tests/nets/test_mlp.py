@@ -79,7 +79,15 @@ def test_paper_generator_sigmoid_output_bias_from_marginals():
     tanh = MLPGenerator(latent_dim=8, hidden_dims=(16,))
     bias = tanh.out.bias.clone()
     tanh.data_dependent_init(images)
-    assert torch.equal(tanh.out.bias, bias)  # only the sigmoid output is set from data
+    assert torch.equal(tanh.out.bias, bias)  # a tanh output keeps its bias unless asked
+    tanh = MLPGenerator(latent_dim=8, hidden_dims=(16,), marginal_output_bias=True)
+    tanh.data_dependent_init(images)
+    assert tanh.out.bias[0].item() == pytest.approx(0.0, abs=1e-6)
+    assert tanh.out.bias[1].item() == pytest.approx(math.log(1e-7 / (1 - 1e-7)) / 2, rel=1e-4)
+    with torch.no_grad():
+        tanh.out.weight.zero_()
+    x = tanh(torch.zeros(1, 8))  # the same mean image as the sigmoid output's
+    assert x[0, 0, 0, 0].item() == pytest.approx(0.0, abs=1e-6) and x[0, 0, 0, 1].item() == pytest.approx(-1.0, abs=1e-5)
     with pytest.raises(ValueError, match="output"):
         MLPGenerator(output="relu")
 
@@ -125,3 +133,21 @@ def test_spectral_norm_bounds_every_linear_of_d():
     for layer in linears:
         assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1.0, abs=1e-3)
     assert d(x).shape == (4,)
+
+
+def test_minibatch_std_lets_d_tell_a_varied_batch_from_a_collapsed_one():
+    """Karras et al. 2018, sec. 3: the logit of an item depends on the spread of its batch; a batch of copies adds
+    0, and one item alone is allowed."""
+    torch.manual_seed(0)
+    d = MLPDiscriminator(image_shape=(1, 8, 8), hidden_dims=(16,), dropout=0.0, minibatch_std=True).eval()
+    assert d.head.in_features == 17
+    x = torch.randn(4, 1, 8, 8)
+    copies = x[:1].expand(4, -1, -1, -1)
+    with torch.no_grad():
+        d.head.weight[0, -1] = 1.0
+        varied, collapsed, alone = d(torch.cat([x[:1], x[1:]])), d(copies), d(x[:1])
+        spread = d.features(x).std(0, unbiased=False).mean()
+    assert torch.allclose(collapsed, alone.expand(4), atol=1e-6)  # no spread: the same as a single item
+    assert varied[0] - collapsed[0] == pytest.approx(float(spread), rel=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        d.mbstd(torch.zeros(2, 3, 4))

@@ -12,9 +12,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
-from gan_lightning.data.on_device import DeviceBatches, materialize
+from gan_lightning.data.on_device import DeviceBatches, RowBatches, materialize
 from gan_lightning.data.sampler import ResumableRandomSampler
 from gan_lightning.utils.signals import SignalSafeWorkerInit
 
@@ -186,6 +186,20 @@ class GANDataModule(pl.LightningDataModule):
                 :func:`~gan_lightning.data.on_device.to_uint8`).
         """
         return materialize(self.train_set)
+
+    def shuffled_train_loader(self, batch_size: int, generator: torch.Generator) -> DataLoader:
+        """A plain shuffled, ``drop_last`` loader of the train split whose order depends on ``generator`` only
+        (the metric nets' training loops; GAN training uses :meth:`train_dataloader`). With ``on_device`` the split
+        is read into memory once as uint8 and a batch is one gather
+        (:class:`~gan_lightning.data.on_device.RowBatches`): the same ``RandomSampler`` on the same generator, so
+        the same batches as the per-item loader, without a transform per image."""
+        self.setup("fit")
+        if self.on_device:
+            rows = RowBatches(*self.train_tensors())
+            batches = BatchSampler(RandomSampler(rows, generator=generator), batch_size, drop_last=True)
+            return DataLoader(rows, batch_size=None, sampler=batches, generator=generator)
+        return DataLoader(self.train_set, batch_size=batch_size, shuffle=True, drop_last=True,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0, generator=generator)
 
     @property
     def train_device(self) -> torch.device:

@@ -14,9 +14,7 @@ from typing import Any
 import hydra
 import torch
 from torch import Tensor, nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler
-
-from gan_lightning.data.on_device import RowBatches
+from torch.utils.data import DataLoader
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -70,25 +68,15 @@ def seeded_train_data(cfg: Any) -> tuple[Any, DataLoader]:
     """Seed torch (``cfg.seed``; ``cfg.threads`` CPU threads if set), build ``cfg.data`` ready for fitting, and a
     shuffled, ``drop_last`` train loader of ``cfg.batch_size`` whose order depends on the seed only.
 
-    Where the datamodule resolves ``on_device`` to True (MNIST, Fashion-MNIST, CIFAR-10), the split is read into
-    memory once as uint8 and each batch is one gather (:class:`~gan_lightning.data.on_device.RowBatches`): the
-    same batches, in the same order, as the per-item loader (the same ``RandomSampler`` on the same generator),
-    without a transform per image. Returns ``(datamodule, loader)``."""
+    The loader is the datamodule's ``shuffled_train_loader`` (from memory where ``data.on_device`` resolves to
+    true). Returns ``(datamodule, loader)``."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(cfg.seed)
     dm = hydra.utils.instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    generator = torch.Generator().manual_seed(cfg.seed)
-    if getattr(dm, "on_device", False):
-        rows = RowBatches(*dm.train_tensors())
-        batches = BatchSampler(RandomSampler(rows, generator=generator), cfg.batch_size, drop_last=True)
-        return dm, DataLoader(rows, batch_size=None, sampler=batches, generator=generator)
-    workers = int(cfg.data.num_workers)
-    loader = DataLoader(dm.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                        persistent_workers=workers > 0, generator=generator)
-    return dm, loader
+    return dm, dm.shuffled_train_loader(int(cfg.batch_size), torch.Generator().manual_seed(cfg.seed))
 
 
 def train_steps(model: nn.Module, loader: Iterable[Any], steps: int, loss_fn: Callable[[nn.Module, Any], Tensor],

@@ -165,7 +165,7 @@ def test_ema_generator_starts_from_the_data_dependent_init(data_dir, tmp_path, m
     always-black corner pixel is near -1 from the first step (else the average would take ~1/(1 - decay) steps)."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     train(compose_config("train", ["experiment=gan_mnist", "max_g_steps=1", "metrics=none", *TINY,
-                                   "+model.generator.marginal_output_bias=true", "model.ema_decay=0.995"], tmp_path))
+                                   "model.generator.marginal_output_bias=true", "model.ema_decay=0.995"], tmp_path))
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     live, ema = state["generator.out.bias"], state["generator_ema.out.bias"]
     assert live[0] < -7 and ema[0] < -7  # logit(1e-7) / 2 = -8.06, moved by one step at most

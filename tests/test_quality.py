@@ -52,9 +52,9 @@ def test_dcgan_learns_real_mnist(data_dir, real_classifier_dir, tmp_path, monkey
     assert (tmp_path / "run" / "samples" / f"g_step={G_STEPS:07d}.png").is_file()
 
 
-# The modern MLP GAN (experiment=gan_mnist) over 2 epochs (3750 steps of 32): measured domain IS 6.35, FID 79.5
-# (seed 42, one run on 2 shared cores; docs/RESULTS.md). The target, IS >= 7, is not reached yet; the
-# bound catches a GAN that stops learning (untrained: IS 1.0, FID ~800).
+# The modern MLP GAN (experiment=gan_mnist) over 2 epochs (3750 steps of 32): measured domain IS 6.69 +- 0.20, FID
+# 56.4 +- 4.7 (seeds 42, 1, 2; docs/RESULTS.md). The target, IS >= 7, is not reached yet; the bound catches
+# a GAN that stops learning (untrained: IS 1.0, FID ~800).
 GAN_EPOCHS, GAN_MIN_IS, GAN_MAX_FID = 2, 5.0, 150.0
 
 

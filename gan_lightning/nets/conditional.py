@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_lightning.nets.layers import Maxout, SignedSigmoid, uniform_init_
+from gan_lightning.nets.layers import Maxout, SignedSigmoid, marginal_output_bias, uniform_init_
 
 LABEL_EMBEDDINGS: tuple[str, ...] = ("embedding", "one_hot")
 
@@ -59,6 +59,9 @@ class ConditionalMLPGenerator(nn.Module):
         init_range: weights ~ U(-init_range, init_range), biases 0 (pylearn2's ``irange``); None: PyTorch's init.
         latent_distribution: the prior of z the model draws from (``"uniform"``: U(0, 1), the paper's "uniform
             distribution within the unit hypercube"; ``"normal"``).
+        marginal_output_bias: :meth:`data_dependent_init` sets the output bias from the pixel marginals, so that
+            G starts at the mean image (:func:`~gan_lightning.nets.layers.marginal_output_bias`; Goodfellow 2014's
+            code, which the paper's builds on; the paper does not say).
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, z not
             (N, latent_dim) / (N, latent_dim, 1, 1) or y not int64 (N,).
@@ -76,6 +79,7 @@ class ConditionalMLPGenerator(nn.Module):
         output: str = "tanh",
         init_range: float | None = None,
         latent_distribution: str = "normal",
+        marginal_output_bias: bool = False,
     ) -> None:
         super().__init__()
         _check_sizes(latent_dim=latent_dim, num_classes=num_classes, z_hidden=z_hidden, y_hidden=y_hidden,
@@ -85,6 +89,7 @@ class ConditionalMLPGenerator(nn.Module):
             raise ValueError(f"output must be 'tanh' or 'sigmoid', got {output!r}")
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.latent_distribution = str(latent_distribution)
+        self.output, self.marginal_output_bias = output, bool(marginal_output_bias)
         drop = [nn.Dropout(dropout)] if dropout > 0 else []
         self.z_branch = nn.Sequential(nn.Linear(latent_dim, z_hidden), nn.ReLU(True), *drop)
         self.y_branch = nn.Sequential(nn.Linear(num_classes, y_hidden), nn.ReLU(True), *drop)
@@ -95,6 +100,12 @@ class ConditionalMLPGenerator(nn.Module):
         )
         if init_range is not None:
             uniform_init_(self, init_range)
+
+    @torch.no_grad()
+    def data_dependent_init(self, images: Tensor) -> None:
+        """With ``marginal_output_bias``: the output bias from ``images`` (N, C, H, W) in [-1, 1]; else nothing."""
+        if self.marginal_output_bias:
+            self.joint[-2].bias.copy_(marginal_output_bias(images, self.output))
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
         z = z.flatten(1)

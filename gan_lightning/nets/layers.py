@@ -219,6 +219,16 @@ def uniform_init_(net: nn.Module, init_range: float) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def marginal_output_bias(images: Tensor, output: str) -> Tensor:
+    """The output bias that makes a generator with zero weights produce the mean image: per pixel, the logit of the
+    mean of ``images`` (N, C, H, W) in [-1, 1] mapped to [0, 1], clipped to [1e-7, 1 - 1e-7] (pylearn2's
+    ``init_sigmoid_bias_from_marginals``, used by Goodfellow 2014's code), halved for ``output="tanh"``
+    (``tanh(a) = 2 sigmoid(2a) - 1``). Shape (C * H * W,)."""
+    mean = ((images.flatten(1) + 1) / 2).mean(0).clamp(1e-7, 1 - 1e-7)
+    logit = torch.log(mean) - torch.log1p(-mean)
+    return logit if output == "sigmoid" else logit / 2
+
+
 def signed_sigmoid(x: Tensor) -> Tensor:
     """``2 sigmoid(x) - 1``: the papers' sigmoid output units (pixels in [0, 1]) on the [-1, 1] image scale."""
     return 2 * torch.sigmoid(x) - 1

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.layers import Maxout, MinibatchStdDev, signed_sigmoid, uniform_init_
+from gan_lightning.nets.layers import Maxout, MinibatchStdDev, marginal_output_bias, signed_sigmoid, uniform_init_
 
 
 def _check_mlp_args(image_shape: Sequence[int], hidden_dims: Sequence[int], dropout: float) -> tuple[int, ...]:
@@ -105,9 +105,7 @@ class MLPGenerator(nn.Module):
         clipped to [1e-7, 1 - 1e-7] (pylearn2's ``init_sigmoid_bias_from_marginals``), halved for a tanh output;
         nothing unless ``marginal_output_bias`` (always on for sigmoid)."""
         if self.marginal_output_bias:
-            mean = ((images.flatten(1) + 1) / 2).mean(0).clamp(1e-7, 1 - 1e-7)
-            logit = torch.log(mean) - torch.log1p(-mean)
-            self.out.bias.copy_(logit if self.output == "sigmoid" else logit / 2)
+            self.out.bias.copy_(marginal_output_bias(images, self.output))
 
 
 class MLPDiscriminator(nn.Module):

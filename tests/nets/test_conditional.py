@@ -152,3 +152,23 @@ def test_bad_arguments():
         ConditionalMLPDiscriminator(dropout=1.0)
     with pytest.raises(ValueError, match="y_hidden"):
         ConditionalMLPGenerator(y_hidden=0)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "tanh"])
+def test_mlp_generator_output_bias_from_the_pixel_marginals(output):
+    """With marginal_output_bias, data_dependent_init makes G with zero weights draw the mean image; without, the
+    bias is left alone."""
+    images = torch.full((10, 1, 28, 28), -1.0)
+    images[:5, 0, 0, 0] = 1.0  # pixel (0, 0) on in half the images, every other pixel always off
+    kwargs = dict(latent_dim=8, num_classes=3, z_hidden=8, y_hidden=8, combined_hidden=16, dropout=0.5, output=output)
+    plain = ConditionalMLPGenerator(**kwargs)
+    bias = plain.joint[-2].bias.clone()
+    plain.data_dependent_init(images)
+    assert torch.equal(plain.joint[-2].bias, bias)
+    g = ConditionalMLPGenerator(**kwargs, marginal_output_bias=True).eval()
+    g.data_dependent_init(images)
+    with torch.no_grad():
+        g.joint[-2].weight.zero_()
+    x = g(torch.rand(2, 8), torch.tensor([0, 2]))
+    assert x[:, 0, 0, 0].tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert x[:, 0, 0, 1].tolist() == pytest.approx([-1.0, -1.0], abs=1e-5)

@@ -52,14 +52,36 @@ class AdversarialLoss:
 
 
 class _BCELoss(AdversarialLoss):
-    """Shared D side of the original GAN: ``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(logit)."""
+    """Shared D side of the original GAN: ``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(logit).
+
+    Args:
+        label_smoothing: s in [0, 1): D's target for real images is 1 - s, for fakes still 0 (one-sided label
+            smoothing, Salimans et al. 2016, sec. 3.4, who use 0.9 targets: s = 0.1). The real term becomes
+            ``-(1 - s) log D(x) - s log(1 - D(x))``, minimal at D(x) = 1 - s, so D's logits on real images stop
+            growing past logit(1 - s).
+
+    Raises:
+        ValueError: ``label_smoothing`` outside [0, 1).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        if not 0.0 <= label_smoothing < 1.0:  # also rejects NaN
+            raise ValueError(f"loss.label_smoothing must be in [0, 1), got {label_smoothing!r}; e.g. 0.1 for "
+                             "Salimans 2016's 0.9 targets, or 0 to turn it off.")
+        self.label_smoothing = float(label_smoothing)
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        s = self.label_smoothing
+        real = F.softplus(-real_logits).mean() if s == 0 else F.binary_cross_entropy_with_logits(
+            real_logits, torch.full_like(real_logits, 1.0 - s))
+        return real + F.softplus(fake_logits).mean()
 
     def score(self, logits: Tensor) -> Tensor:
         """Probability that the input is real, in (0, 1); ~0.5 at the equilibrium."""
         return torch.sigmoid(logits)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(label_smoothing={self.label_smoothing})"
 
 
 class MinimaxLoss(_BCELoss):

@@ -130,6 +130,9 @@ class ConditionalMLPDiscriminator(nn.Module):
         dropout: after every hidden layer, in [0, 1) (paper: 0.5).
         pieces: maxout pieces of the x, y and joint layers (three ints), or None for LeakyReLU units.
         init_range: weights ~ U(-init_range, init_range), biases 0 (pylearn2's ``irange``); None: PyTorch's init.
+        unit_range_input: map x from [-1, 1] to [0, 1] before the first layer, the pixel scale of the paper's
+            pylearn2 MNIST (what its SGD lr was set for). In [-1, 1] the black background sits at -1, and an MNIST
+            image's norm is about 3 times its norm in [0, 1].
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, x not
             (N, C, H, W) or y not int64 (N,).
@@ -145,11 +148,13 @@ class ConditionalMLPDiscriminator(nn.Module):
         dropout: float = 0.5,
         pieces: Sequence[int] | None = None,
         init_range: float | None = None,
+        unit_range_input: bool = False,
     ) -> None:
         super().__init__()
         _check_sizes(num_classes=num_classes, x_hidden=x_hidden, y_hidden=y_hidden, combined_hidden=combined_hidden)
         self.image_shape = _check_shape_and_dropout(image_shape, dropout)
         self.num_classes = num_classes
+        self.unit_range_input = unit_range_input
         if pieces is not None and (len(pieces) != 3 or min(pieces) < 1):
             raise ValueError(f"pieces must be three positive ints (x, y, joint layers), got {pieces!r}")
 
@@ -169,6 +174,8 @@ class ConditionalMLPDiscriminator(nn.Module):
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"x must be (N, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
         _check_labels(y, x.shape[0])
+        if self.unit_range_input:
+            x = (x + 1) / 2
         h = torch.cat([self.x_branch(x), self.y_branch(_one_hot(y, self.num_classes, x.dtype))], dim=1)
         return self.joint(h)
 

@@ -186,3 +186,25 @@ def test_configs_instantiate_registry_class(name):
     assert type(loss) is LOSSES[name] and loss.name == name
     if name == "wgan_gp":
         assert loss.lambda_gp == 10.0
+
+
+@pytest.mark.parametrize("cls", [MinimaxLoss, NonSaturatingLoss])
+def test_one_sided_label_smoothing(cls):
+    """Real target 1 - s (Salimans 2016, sec. 3.4): -(1 - s) log D(x) - s log(1 - D(x)); fakes and G unchanged."""
+    s, r, f = 0.1, torch.tensor(R), torch.tensor(F)
+    smooth, plain = cls(label_smoothing=s), cls()
+    real_term = sum((1 - s) * sp(-x) + s * sp(x) for x in R) / len(R)
+    fake_term = sum(sp(x) for x in F) / len(F)
+    assert smooth.discriminator_loss(r, f).item() == pytest.approx(real_term + fake_term, abs=1e-6)
+    assert smooth.generator_loss(f).item() == plain.generator_loss(f).item()
+    # The real term's minimum moves from logit -> inf to logit(1 - s) = log 9.
+    logit = torch.tensor([math.log(9.0)], requires_grad=True)
+    smooth.discriminator_loss(logit, torch.zeros(1)).backward()
+    assert logit.grad.abs().item() < 1e-6
+    assert cls(label_smoothing=0.0).discriminator_loss(r, f).item() == pytest.approx(EXPECTED["minimax"][0], abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan")])
+def test_label_smoothing_outside_0_1_is_refused(bad):
+    with pytest.raises(ValueError, match="label_smoothing"):
+        NonSaturatingLoss(label_smoothing=bad)

@@ -172,3 +172,15 @@ def test_mlp_generator_output_bias_from_the_pixel_marginals(output):
     x = g(torch.rand(2, 8), torch.tensor([0, 2]))
     assert x[:, 0, 0, 0].tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
     assert x[:, 0, 0, 1].tolist() == pytest.approx([-1.0, -1.0], abs=1e-5)
+
+
+def test_mlp_d_unit_range_input_sees_pixels_in_0_1():
+    """unit_range_input: D(x) is the plain D applied to (x + 1) / 2, the paper's pylearn2 pixel scale."""
+    torch.manual_seed(0)
+    kwargs = dict(num_classes=K, image_shape=(1, 28, 28), x_hidden=16, y_hidden=8, combined_hidden=12, dropout=0.0,
+                  pieces=(5, 5, 4), init_range=0.05)
+    unit, plain = ConditionalMLPDiscriminator(**kwargs, unit_range_input=True), ConditionalMLPDiscriminator(**kwargs)
+    plain.load_state_dict(unit.state_dict())
+    x, y = torch.rand(4, 1, 28, 28) * 2 - 1, torch.arange(4)
+    assert torch.allclose(unit(x, y), plain((x + 1) / 2, y))
+    assert not torch.allclose(unit(x, y), plain(x, y))

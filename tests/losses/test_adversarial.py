@@ -17,6 +17,7 @@ from gan_lightning.losses import (
     WGANGPLoss,
     gradient_penalty,
 )
+from tests.hydra_utils import compose_config
 
 LOG2 = math.log(2.0)
 # Each conf/loss/<name>.yaml and the class it must build.
@@ -208,3 +209,13 @@ def test_one_sided_label_smoothing(cls):
 def test_label_smoothing_outside_0_1_is_refused(bad):
     with pytest.raises(ValueError, match="label_smoothing"):
         NonSaturatingLoss(label_smoothing=bad)
+
+
+def test_smoothed_loss_config_and_switching_loss_away_from_it(tmp_path):
+    """loss=non_saturating_smoothed extends non_saturating with 0.9 targets; experiment=gan_mnist uses it, and a
+    `loss=` choice on top replaces it whole (no label_smoothing left for a loss without one)."""
+    smoothed = instantiate(compose_config("train", ["experiment=gan_mnist"], tmp_path / "a").loss)
+    assert type(smoothed) is NonSaturatingLoss and smoothed.label_smoothing == 0.1
+    plain = instantiate(compose_config("train", ["loss=non_saturating"], tmp_path / "b").loss)
+    assert plain.label_smoothing == 0.0
+    assert type(instantiate(compose_config("train", ["experiment=gan_mnist", "loss=lsgan"], tmp_path / "c").loss)) is LSGANLoss

@@ -41,7 +41,7 @@ CASES = [
     ("unknown model", ["model=stylegan"], ConfigGroupError,
      r"^model=stylegan is not a config of group 'model'; allowed: acgan, catgan, catgan_mlp, cgan, .*dcgan, gan, gan_paper, pix2pix"),
     ("unknown loss", ["loss=wasserstein"], ConfigGroupError,
-     r"^loss=wasserstein is not a config of group 'loss'; allowed: hinge, lsgan, minimax, non_saturating, wgan_gp$"),
+     r"^loss=wasserstein is not a config of group 'loss'; allowed: hinge, lsgan, minimax, non_saturating, non_saturating_smoothed, wgan_gp$"),
     ("Pix2Pix without WGAN-GP's penalty", [*PIX2PIX, "loss=wgan_gp"], ValueError,
      r"^loss=wgan_gp is not supported by Pix2Pix \(allowed: loss=minimax, loss=non_saturating, loss=lsgan, "
      r"loss=hinge\); its D loss does not add WGAN-GP's gradient penalty\.$"),

@@ -13,9 +13,10 @@ import torch
 from gan_lightning.train import train
 from tests.hydra_utils import compose_config
 
-# About 2.1 epochs of MNIST at batch 64. Measured (seed 42, 2 CPU threads): domain IS 4.50 / 5.62 / 6.22 and FID
-# 109.8 / 76.4 / 59.5 at 1000 / 2000 / 3000 steps, from FID 799 at step 0.
-G_STEPS = 2000
+# About 1.1 epochs of MNIST at batch 64 (kept short for CI's time budget). Measured (seed 42, 2 CPU threads): domain
+# IS 4.50 / 5.62 / 6.22 and FID 109.8 / 76.4 / 59.5 at 1000 / 2000 / 3000 steps, from FID 799 at step 0. The bounds
+# keep a margin under step 1000's values; an untrained or collapsed G (IS ~1, FID ~800) fails them.
+G_STEPS, MIN_IS, MAX_FID = 1000, 3.5, 200.0
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +47,17 @@ def test_dcgan_learns_real_mnist(data_dir, real_classifier_dir, tmp_path, monkey
     fid_init, _ = scores[0]
     fid, inception_score = scores[G_STEPS]
     print(f"domain FID {fid_init:.1f} -> {fid:.1f}, domain IS {inception_score:.2f}")
-    assert inception_score >= 5.0
-    assert fid <= fid_init / 2
+    assert inception_score >= MIN_IS
+    assert fid <= min(MAX_FID, fid_init / 2)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "run" / "samples" / f"g_step={G_STEPS:07d}.png").is_file()
 
 
-# The modern MLP GAN (experiment=gan_mnist) over 2 epochs (3750 steps of 32): measured domain IS 6.69 +- 0.20, FID
-# 56.4 +- 4.7 (seeds 42, 1, 2; docs/RESULTS.md). The issue's target, IS >= 7, is not reached yet; the bound catches
-# a GAN that stops learning (untrained: IS 1.0, FID ~800).
-GAN_EPOCHS, GAN_MIN_IS, GAN_MAX_FID = 2, 5.0, 150.0
+# The modern MLP GAN (experiment=gan_mnist) over 2 epochs (3750 steps of 32): measured domain IS 7.12 +- 0.15, FID
+# 44.5 +- 3.3 (seeds 3, 4, 5; 7.11 / 42.9 for seeds 42, 1, 2; docs/RESULTS.md). The issue's target is IS >= 7 on the
+# mean; one run varies by about 0.2 between seeds and thread counts, so the bound keeps a margin below the measured
+# 6.95 to 7.25: IS >= 6, FID <= 80. A GAN that stops learning fails it (untrained: IS 1.0, FID ~800).
+GAN_EPOCHS, GAN_MIN_IS, GAN_MAX_FID = 2, 6.0, 80.0
 
 
 @pytest.mark.slow

@@ -131,8 +131,8 @@ class ConditionalMLPDiscriminator(nn.Module):
         pieces: maxout pieces of the x, y and joint layers (three ints), or None for LeakyReLU units.
         init_range: weights ~ U(-init_range, init_range), biases 0 (pylearn2's ``irange``); None: PyTorch's init.
         unit_range_input: map x from [-1, 1] to [0, 1] before the first layer, the pixel scale of the paper's
-            pylearn2 MNIST (what its SGD lr was set for). In [-1, 1] the black background sits at -1, and an MNIST
-            image's norm is about 3 times its norm in [0, 1].
+            pylearn2 MNIST. In [-1, 1] the black background sits at -1, and an MNIST image's norm is about 3
+            times its norm in [0, 1].
     Raises:
         ValueError: non-positive sizes, a bad ``image_shape`` or ``dropout``; in ``forward``, x not
             (N, C, H, W) or y not int64 (N,).

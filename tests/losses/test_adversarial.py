@@ -218,4 +218,5 @@ def test_smoothed_loss_config_and_switching_loss_away_from_it(tmp_path):
     assert type(smoothed) is NonSaturatingLoss and smoothed.label_smoothing == 0.1
     plain = instantiate(compose_config("train", ["loss=non_saturating"], tmp_path / "b").loss)
     assert plain.label_smoothing == 0.0
-    assert type(instantiate(compose_config("train", ["experiment=gan_mnist", "loss=lsgan"], tmp_path / "c").loss)) is LSGANLoss
+    switched = compose_config("train", ["experiment=gan_mnist", "loss=lsgan"], tmp_path / "c")
+    assert type(instantiate(switched.loss)) is LSGANLoss

@@ -39,7 +39,7 @@ CASES = [
     ("num_labeled not balanced", ["experiment=sgan_conv_mnist_100", "data.num_labeled=105"], ValueError,
      r"data\.num_labeled=105 is invalid: use a positive multiple of the 10 classes"),
     ("unknown model", ["model=stylegan"], ConfigGroupError,
-     r"^model=stylegan is not a config of group 'model'; allowed: acgan, catgan, catgan_mlp, cgan, .*dcgan, gan, gan_paper, pix2pix"),
+     r"^model=stylegan is not a config of group 'model'; allowed: acgan, catgan, catgan_mlp, catgan_mlp_wn, cgan, .*dcgan, gan, gan_paper, pix2pix"),
     ("unknown loss", ["loss=wasserstein"], ConfigGroupError,
      r"^loss=wasserstein is not a config of group 'loss'; allowed: hinge, lsgan, minimax, non_saturating, non_saturating_smoothed, wgan_gp$"),
     ("Pix2Pix without WGAN-GP's penalty", [*PIX2PIX, "loss=wgan_gp"], ValueError,
@@ -168,7 +168,7 @@ def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args,line", [
-    (["model=nope"], "error: model=nope is not a config of group 'model'; allowed: acgan, catgan, catgan_mlp, cgan, "),
+    (["model=nope"], "error: model=nope is not a config of group 'model'; allowed: acgan, catgan, catgan_mlp, catgan_mlp_wn, cgan, "),
     (["-m", "loss=hinge,nope"], "error: loss=nope is not a config of group 'loss'; allowed: hinge, lsgan, "),
 ])
 def test_cli_unknown_group_option_is_one_line(args, line, tmp_path):

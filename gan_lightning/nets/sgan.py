@@ -77,7 +77,9 @@ class SGANMLPDiscriminator(nn.Module):
     ``train_mnist_feature_matching.py``): 784-1000-500-250-250-250-K with weight normalization, ReLU, additive
     Gaussian noise (sigma ``input_noise`` on the input, ``hidden_noise`` after every hidden layer) and no
     BatchNorm. The "generated" logit is fixed at 0 (sec. 5: D(x) = Z(x) / (Z(x) + 1)), so the output is
-    (N, K+1) with a zero last column and the shared (K+1)-way losses apply unchanged.
+    (N, K+1) with a zero last column and the shared (K+1)-way losses apply unchanged; with
+    ``generated_logit=False`` it is the K class logits (N, K) alone, for objectives without a "generated" class
+    (CatGAN's).
 
     Images (N, C, H, W) in [-1, 1] are mapped to [0, 1] first, the scale the authors' noise levels refer to.
     Call :meth:`data_dependent_init` once on a batch before training (the authors use 500 train images).
@@ -88,6 +90,7 @@ class SGANMLPDiscriminator(nn.Module):
         hidden_dims: widths of the hidden layers.
         input_noise, hidden_noise: standard deviations of the Gaussian noise (>= 0), active in train mode only.
         init_std: std of the initial weight directions ``v``.
+        generated_logit: append the constant "generated" logit 0 (SGAN) or not (CatGAN).
 
     Raises:
         ValueError: bad shapes, ``num_classes < 1``, empty ``hidden_dims`` or a negative noise level; in
@@ -96,9 +99,10 @@ class SGANMLPDiscriminator(nn.Module):
 
     def __init__(self, image_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
                  hidden_dims: Sequence[int] = (1000, 500, 250, 250, 250), input_noise: float = 0.3,
-                 hidden_noise: float = 0.5, init_std: float = 0.1) -> None:
+                 hidden_noise: float = 0.5, init_std: float = 0.1, generated_logit: bool = True) -> None:
         super().__init__()
         self.image_shape = _image_shape(image_shape)
+        self.generated_logit = bool(generated_logit)
         check_int("num_classes", num_classes, 1)
         if not hidden_dims:
             raise ValueError("hidden_dims must name at least one hidden layer, e.g. [1000, 500, 250, 250, 250]")
@@ -123,12 +127,15 @@ class SGANMLPDiscriminator(nn.Module):
         return self.body((x + 1) / 2)
 
     def logits_from_features(self, features: Tensor) -> Tensor:
-        """Logits (N, K+1) from :meth:`features` output; the last column, "generated", is 0."""
+        """Logits (N, K+1) from :meth:`features` output; the last column, "generated", is 0 (without it: (N, K))."""
         logits = self.head(self.head_noise(features))
+        if not self.generated_logit:
+            return logits
         return torch.cat([logits, logits.new_zeros(logits.shape[0], 1)], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (N, K+1) for images (N, C, H, W) in [-1, 1]: K real classes, then "generated" (always 0)."""
+        """Logits (N, K+1) for images (N, C, H, W) in [-1, 1]: K real classes, then "generated" (always 0);
+        (N, K) with ``generated_logit=False``."""
         return self.logits_from_features(self.features(x))
 
     def data_dependent_init(self, x: Tensor) -> None:

@@ -31,6 +31,18 @@ def test_discriminator_shapes_and_fixed_fake_logit():
         d(torch.zeros(2, 1, 32, 32))
 
 
+def test_without_generated_logit_the_output_is_the_k_class_logits():
+    """CatGAN's objective has no "generated" class (conf/model/catgan_mlp_wn.yaml): the same weights give (N, K)."""
+    torch.manual_seed(0)
+    sgan = small_d().eval()
+    catgan = small_d(generated_logit=False).eval()
+    catgan.load_state_dict(sgan.state_dict())
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    assert catgan(x).shape == (5, 10) and catgan.num_classes == 10
+    assert torch.equal(catgan(x), sgan(x)[:, :10])
+    assert torch.equal(catgan.logits_from_features(catgan.features(x)), catgan(x))
+
+
 def test_noise_is_active_in_train_mode_and_off_in_eval_mode():
     d = small_d()
     x = torch.rand(4, 1, 28, 28) * 2 - 1

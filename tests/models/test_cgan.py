@@ -191,6 +191,7 @@ def test_one_hot_switch_and_bad_value(tmp_path):
 LEARN_G_STEPS = 800  # ~75 s of single-core CPU time; accuracy 0.75 at 800 in 2 seeds (0.45-0.52 at 400)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1])
 def test_cgan_learns_class_conditioning_on_real_mnist(seed, data_dir, tmp_path, monkeypatch):
     """Samples G(z, k) are classified as k far above chance (0.1) after a short CPU run."""

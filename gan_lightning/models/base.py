@@ -114,7 +114,7 @@ class RunStateModule(pl.LightningModule):
 
 
 class AdversarialModule(RunStateModule):
-    """Base LightningModule for GANs trained by alternating D and G steps (manual optimization).
+    """Base LightningModule for GANs trained by alternating (or simultaneous) D and G steps (manual optimization).
 
     Each training batch runs `n_critic` discriminator steps, then one generator step
     (Goodfellow et al. 2014, Algorithm 1, where n_critic is k; Gulrajani et al. 2017, Algorithm 1).
@@ -137,6 +137,12 @@ class AdversarialModule(RunStateModule):
         ema_start: generator step from which the EMA averages; before it the EMA copies G.
         init_batch_size: train images handed to ``data_dependent_init(images)`` of G and D, for the nets that
             define it, at the start of a fresh run (Salimans & Kingma 2016's init; Goodfellow 2014's output bias).
+        update: "alternating" (Goodfellow 2014, Algorithm 1: D steps, then G's gradient at the new D) or
+            "simultaneous" (both gradients at the same parameters, then both steps, as goodfeli/adversarial's
+            ``AdversaryCost2.get_gradients`` does; that code also shares the generated minibatch and D's dropout
+            masks between the two objectives, here each objective draws its own). Simultaneous needs
+            ``n_critic == 1`` and a precision without a GradScaler (not 16-mixed: one scaler update between the two
+            steps would unscale G's gradients by the wrong factor).
 
     Losses: each model lists the ones it trains with in ``supported_losses`` (here the four without a regularizer)
     and sets ``applies_loss_regularizer`` when its D loss adds ``loss.regularizer`` (WGAN-GP's gradient penalty);
@@ -146,8 +152,9 @@ class AdversarialModule(RunStateModule):
     :meth:`fixed_parts`; :meth:`generate_fixed` assembles the grid (``callbacks.samples.SampleGridCallback``).
 
     Raises:
-        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, or the loss is not
-            supported (:meth:`check_loss`).
+        ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, `update` is not one
+            of the two or is "simultaneous" with `n_critic > 1`, or the loss is not supported (:meth:`check_loss`);
+            at fit start, for `update="simultaneous"` under 16-mixed precision.
     """
 
     supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
@@ -171,6 +178,7 @@ class AdversarialModule(RunStateModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         init_batch_size: int = 500,
+        update: str = "alternating",
     ) -> None:
         super().__init__()
         self.check_loss(loss)
@@ -179,6 +187,12 @@ class AdversarialModule(RunStateModule):
         if not isinstance(init_batch_size, int) or init_batch_size < 2:
             raise ValueError(f"model.init_batch_size must be an integer >= 2, got {init_batch_size!r}; e.g. 500.")
         self.init_batch_size = init_batch_size
+        if update not in ("alternating", "simultaneous"):
+            raise ValueError(f"model.update must be 'alternating' or 'simultaneous', got {update!r}.")
+        if update == "simultaneous" and n_critic != 1:
+            raise ValueError(f"model.update=simultaneous takes one D step per G step, got model.n_critic={n_critic}; "
+                             "set model.n_critic=1 or model.update=alternating.")
+        self.update = update
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in [0, 1) or null, got {ema_decay!r}.")
         if scheduler_interval not in ("g_step", "epoch"):
@@ -278,6 +292,10 @@ class AdversarialModule(RunStateModule):
     def setup(self, stage: str) -> None:
         if stage == "fit":
             self.check_data(getattr(self.trainer, "datamodule", None))
+            if self.update == "simultaneous" and getattr(self.trainer.precision_plugin, "scaler", None) is not None:
+                raise ValueError(f"model.update=simultaneous cannot run under trainer.precision={self.trainer.precision}"
+                                 " with a GradScaler (it would unscale G's gradients by D's updated scale): use "
+                                 "trainer.precision=bf16-mixed or 32.")
 
     def after_discriminator_step(self) -> None:
         """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
@@ -375,15 +393,10 @@ class AdversarialModule(RunStateModule):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         parts = self.split_batch(batch)
-        d_loss, d_logs = torch.zeros((), device=self.device), {}
-        for part in parts if self.uses_discriminator else ():
-            with self.toggled_optimizer(opt_d):
-                d_loss, d_logs = self.discriminator_loss(part)
-                self._step(opt_d, d_loss)
-            self.after_discriminator_step()
-        with self.toggled_optimizer(opt_g):
-            g_loss, g_logs = self.generator_loss(parts[-1])
-            self._step(opt_g, g_loss)
+        if self.update == "simultaneous" and self.uses_discriminator:
+            d_loss, d_logs, g_loss, g_logs = self._simultaneous_step(parts[-1], opt_d, opt_g)
+        else:
+            d_loss, d_logs, g_loss, g_logs = self._alternating_step(parts, opt_d, opt_g)
 
         self.g_step += 1
         self._update_ema()
@@ -394,6 +407,33 @@ class AdversarialModule(RunStateModule):
         if self._logging_step():
             logs = {**self.last_losses, **d_logs, **g_logs, "trainer/g_step": float(self.g_step)}
             self.log_dict(logs, on_step=True, on_epoch=False, batch_size=1)  # step values: no averaging
+
+    def _alternating_step(self, parts: list[Any], opt_d, opt_g) -> tuple[Tensor, dict, Tensor, dict]:
+        d_loss, d_logs = torch.zeros((), device=self.device), {}
+        for part in parts if self.uses_discriminator else ():
+            with self.toggled_optimizer(opt_d):
+                d_loss, d_logs = self.discriminator_loss(part)
+                self._step(opt_d, d_loss)
+            self.after_discriminator_step()
+        with self.toggled_optimizer(opt_g):
+            g_loss, g_logs = self.generator_loss(parts[-1])
+            self._step(opt_g, g_loss)
+        return d_loss, d_logs, g_loss, g_logs
+
+    def _simultaneous_step(self, part: Any, opt_d, opt_g) -> tuple[Tensor, dict, Tensor, dict]:
+        # Both backward passes before either step, so G's gradient is taken at the D that D's gradient is.
+        with self.toggled_optimizer(opt_d):
+            d_loss, d_logs = self.discriminator_loss(part)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+        with self.toggled_optimizer(opt_g):
+            g_loss, g_logs = self.generator_loss(part)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+        opt_d.step()
+        opt_g.step()
+        self.after_discriminator_step()
+        return d_loss, d_logs, g_loss, g_logs
 
     def _logging_step(self) -> bool:
         # Loggers write every `log_every_n_steps` batches (= generator steps); calling self.log on

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 import pytorch_lightning as pl
+from pytorch_lightning.plugins.precision import MixedPrecision
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -75,6 +76,59 @@ def test_n_critic_steps_per_generator_step(n_critic):
     # then the G step one call of 2 fakes.
     per_batch = [2] * (2 * n_critic) + [2]
     assert model.discriminator.batch_sizes == per_batch * 4
+
+
+class WeightRecordingD(TinyD):
+    """Records the first layer's weight at every call that back-propagates into G (input requires grad)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen_by_g: list[torch.Tensor] = []
+
+    def forward(self, x):
+        if x.requires_grad:
+            self.seen_by_g.append(self.net[1].weight.detach().clone())
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_update_order_decides_which_d_the_generator_step_sees(update):
+    model = make_model(update=update)
+    model.discriminator = WeightRecordingD()
+    d0 = model.discriminator.net[1].weight.detach().clone()
+    g0 = [p.detach().clone() for p in model.generator.parameters()]
+    trainer = fit(model, num_batches=2, batch_size=4)
+    assert model.g_step == 2 and trainer.global_step == 4  # one D and one G optimizer step per batch
+    seen = model.discriminator.seen_by_g
+    assert len(seen) == 2
+    d_after = model.discriminator.net[1].weight.detach()
+    assert not torch.equal(d_after, d0)  # D trained
+    assert any(not torch.equal(p, q) for p, q in zip(model.generator.parameters(), g0))  # G trained
+    if update == "simultaneous":
+        # G's first gradient is taken at the initial D, its second at D after exactly one step.
+        assert torch.equal(seen[0], d0)
+        assert not torch.equal(seen[1], d0)
+    else:
+        # Algorithm 1: G's gradient at the D that its D step has just updated.
+        assert not torch.equal(seen[0], d0)
+
+
+def test_invalid_update_rule_is_refused_by_name():
+    with pytest.raises(ValueError, match="'leapfrog'"):
+        make_model(update="leapfrog")
+    with pytest.raises(ValueError, match="n_critic=2"):
+        make_model(update="simultaneous", n_critic=2)
+
+
+def test_simultaneous_update_refuses_a_grad_scaler():
+    model = make_model(update="simultaneous")
+    data = TensorDataset(torch.rand(4, 3, 4, 4) * 2 - 1, torch.zeros(4, dtype=torch.long))
+    # 16-mixed with its GradScaler, as on a GPU (on a CPU, Lightning turns precision="16-mixed" into bf16-mixed).
+    amp = MixedPrecision(precision="16-mixed", device="cpu", scaler=torch.amp.GradScaler("cpu"))
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, plugins=[amp])
+    with pytest.raises(ValueError, match="GradScaler"):
+        trainer.fit(model, DataLoader(data, batch_size=4))
 
 
 def test_batch_not_divisible_by_n_critic_is_refused():

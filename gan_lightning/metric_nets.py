@@ -17,6 +17,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning import CONFIG_DIR
@@ -146,6 +147,10 @@ def ensure_metric_nets(cfg: DictConfig) -> list[Path]:
     returns the paths trained. A missing file whose name does not follow ``<data>_<image_size>.pt`` with a
     conf/data/<data>.yaml is skipped with a warning (its evaluator's ``setup`` then stops the run).
 
+    Runs that start together (``-m seed=0,1,2`` under a parallel launcher, jobs of one array) train a missing file
+    once: each takes ``<file>.lock`` first and looks again, so the others wait and then read the file the first
+    wrote, and every run scores with the same network.
+
     Raises:
         whatever the entry point raises (missing data, an unknown ``label_decoder``, ...).
     """
@@ -157,8 +162,12 @@ def ensure_metric_nets(cfg: DictConfig) -> list[Path]:
             log.warning("%s=%s is missing and its name does not say which data to train it on (<data>_<size>.pt): "
                         "train it with python -m gan_lightning.%s.", net.key, net.path, net.kind.config)
             continue
-        log.warning("No file at %s=%s: training it first (python -m gan_lightning.%s data=%s data.image_size=%d; %s "
-                    "on CPU).", net.key, net.path, net.kind.config, net.data, net.image_size, net.kind.cpu_time)
-        net.kind.train(training_config(net, cfg))
+        net.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{net.path}.lock"):
+            if net.path.is_file():  # another run trained it while this one waited
+                continue
+            log.warning("No file at %s=%s: training it first (python -m gan_lightning.%s data=%s data.image_size=%d; "
+                        "%s on CPU).", net.key, net.path, net.kind.config, net.data, net.image_size, net.kind.cpu_time)
+            net.kind.train(training_config(net, cfg))
         trained.append(net.path)
     return trained

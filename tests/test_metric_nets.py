@@ -103,3 +103,23 @@ def test_every_shipped_evaluator_file_says_its_data(run_cfg):
     for experiment in sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")):
         for net in required_metric_nets(run_cfg(f"experiment={experiment}")):
             assert net.data is not None, (experiment, net.key, net.path)
+
+
+def test_concurrent_runs_train_a_missing_file_once(run_cfg, recorded, tmp_path):
+    """A run that finds the file missing but another run's lock taken waits, then reads what that run wrote."""
+    import threading
+
+    from filelock import FileLock
+
+    cfg = run_cfg("experiment=cyclegan_sneaker2boot")
+    path = Path(cfg.metrics.evaluators.translation_success.classifier_path)
+    path.parent.mkdir(parents=True)
+    result = {}
+    with FileLock(f"{path}.lock"):  # the other run, training
+        waiting = threading.Thread(target=lambda: result.setdefault("trained", ensure_metric_nets(cfg)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive()  # blocked on the lock, not training a second copy
+        path.write_bytes(b"classifier")  # the other run's file lands, then its lock is released
+    waiting.join(timeout=30)
+    assert result["trained"] == [] and recorded == {}

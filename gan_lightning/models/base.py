@@ -154,7 +154,7 @@ class AdversarialModule(RunStateModule):
     Raises:
         ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, `update` is not one
             of the two or is "simultaneous" with `n_critic > 1`, or the loss is not supported (:meth:`check_loss`);
-            at fit start, for `update="simultaneous"` under 16-mixed precision.
+            at fit start, for `update="simultaneous"` under a precision with a GradScaler (16-mixed on a GPU).
     """
 
     supported_losses = ("minimax", "non_saturating", "lsgan", "hinge")
@@ -379,9 +379,12 @@ class AdversarialModule(RunStateModule):
         ]
         return [opt_g, opt_d], schedulers
 
-    def _step(self, optimizer, loss: Tensor) -> None:
+    def _backward(self, optimizer, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)  # scaled by the GradScaler under 16-mixed
+
+    def _step(self, optimizer, loss: Tensor) -> None:
+        self._backward(optimizer, loss)
         optimizer.step()  # unscales, calls on_before_optimizer_step (the clipping), then steps
 
     def on_before_optimizer_step(self, optimizer) -> None:
@@ -424,12 +427,10 @@ class AdversarialModule(RunStateModule):
         # Both backward passes before either step, so G's gradient is taken at the D that D's gradient is.
         with self.toggled_optimizer(opt_d):
             d_loss, d_logs = self.discriminator_loss(part)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
+            self._backward(opt_d, d_loss)
         with self.toggled_optimizer(opt_g):
             g_loss, g_logs = self.generator_loss(part)
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
+            self._backward(opt_g, g_loss)
         opt_d.step()
         opt_g.step()
         self.after_discriminator_step()

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from gan_lightning.data.base import split_steps
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.classifier_state import init_images, maybe_data_dependent_init
+from gan_lightning.nets.layers import max_norm_
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -143,6 +144,9 @@ class AdversarialModule(RunStateModule):
             masks between the two objectives, here each objective draws its own). Simultaneous needs
             ``n_critic == 1`` and a precision without a GradScaler (not 16-mixed: one scaler update between the two
             steps would unscale G's gradients by the wrong factor).
+        d_max_norm, g_max_norm: the max-norm constraint: after every D (G) step, each unit's incoming weight
+            vector in D (G) is rescaled to at most this L2 norm (:func:`~gan_lightning.nets.layers.max_norm_`;
+            pylearn2's ``max_col_norm``); None: no constraint.
 
     Losses: each model lists the ones it trains with in ``supported_losses`` (here the four without a regularizer)
     and sets ``applies_loss_regularizer`` when its D loss adds ``loss.regularizer`` (WGAN-GP's gradient penalty);
@@ -153,7 +157,8 @@ class AdversarialModule(RunStateModule):
 
     Raises:
         ValueError: if `n_critic < 1`, `ema_decay` is outside [0, 1), `init_batch_size < 2`, `update` is not one
-            of the two or is "simultaneous" with `n_critic > 1`, or the loss is not supported (:meth:`check_loss`);
+            of the two or is "simultaneous" with `n_critic > 1`, `d_max_norm` or `g_max_norm` is not
+            > 0, or the loss is not supported (:meth:`check_loss`);
             at fit start, for `update="simultaneous"` under a precision with a GradScaler (16-mixed on a GPU).
     """
 
@@ -179,6 +184,8 @@ class AdversarialModule(RunStateModule):
         ema_start: int = 0,
         init_batch_size: int = 500,
         update: str = "alternating",
+        d_max_norm: float | None = None,
+        g_max_norm: float | None = None,
     ) -> None:
         super().__init__()
         self.check_loss(loss)
@@ -193,6 +200,11 @@ class AdversarialModule(RunStateModule):
             raise ValueError(f"model.update=simultaneous takes one D step per G step, got model.n_critic={n_critic}; "
                              "set model.n_critic=1 or model.update=alternating.")
         self.update = update
+        for key, value in (("d_max_norm", d_max_norm), ("g_max_norm", g_max_norm)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"model.{key} must be > 0 or null, got {value!r}; e.g. 1.9365 (pylearn2's "
+                                 "max_col_norm in Goodfellow et al. 2013's maxout MNIST setup).")
+        self.d_max_norm, self.g_max_norm = d_max_norm, g_max_norm
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"model.ema_decay must be in [0, 1) or null, got {ema_decay!r}.")
         if scheduler_interval not in ("g_step", "epoch"):
@@ -296,6 +308,10 @@ class AdversarialModule(RunStateModule):
                 raise ValueError(f"model.update=simultaneous cannot run under trainer.precision={self.trainer.precision}"
                                  " with a GradScaler (it would unscale G's gradients by D's updated scale): use "
                                  "trainer.precision=bf16-mixed or 32.")
+
+    def _constrain(self, net: nn.Module, max_norm: float | None) -> None:
+        if max_norm is not None:
+            max_norm_(net, max_norm)
 
     def after_discriminator_step(self) -> None:
         """Called after every D optimizer step (e.g. to update an average of D's parameters); nothing here."""
@@ -417,10 +433,12 @@ class AdversarialModule(RunStateModule):
             with self.toggled_optimizer(opt_d):
                 d_loss, d_logs = self.discriminator_loss(part)
                 self._step(opt_d, d_loss)
+            self._constrain(self.discriminator, self.d_max_norm)
             self.after_discriminator_step()
         with self.toggled_optimizer(opt_g):
             g_loss, g_logs = self.generator_loss(parts[-1])
             self._step(opt_g, g_loss)
+        self._constrain(self.generator, self.g_max_norm)
         return d_loss, d_logs, g_loss, g_logs
 
     def _simultaneous_step(self, part: Any, opt_d, opt_g) -> tuple[Tensor, dict, Tensor, dict]:
@@ -433,6 +451,8 @@ class AdversarialModule(RunStateModule):
             self._backward(opt_g, g_loss)
         opt_d.step()
         opt_g.step()
+        self._constrain(self.discriminator, self.d_max_norm)
+        self._constrain(self.generator, self.g_max_norm)
         self.after_discriminator_step()
         return d_loss, d_logs, g_loss, g_logs
 

@@ -209,6 +209,26 @@ class Maxout(nn.Module):
         return f"units={self.units}, pieces={self.pieces}"
 
 
+@torch.no_grad()
+def max_norm_(net: nn.Module, max_norm: float) -> None:
+    """The max-norm constraint, in place (Srebro & Shraibman 2005; used with dropout by Hinton et al. 2012, sec. A.1,
+    and with maxout by Goodfellow et al. 2013, sec. 6): every unit's incoming weight vector longer than ``max_norm``
+    (L2) is rescaled to that length, its direction kept. A unit is a row of a Linear weight (out, in) (each piece of a
+    :class:`Maxout`) or an output filter of a convolution; biases are free. pylearn2's ``max_col_norm`` /
+    ``max_kernel_norm``, applied after each update.
+
+    Raises:
+        ValueError: ``max_norm`` not > 0.
+    """
+    if not (isinstance(max_norm, (int, float)) and max_norm > 0):
+        raise ValueError(f"max_norm must be > 0, got {max_norm!r}.")
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+            # ConvTranspose weights are (in, out, ...): the output filters lie along dim 1
+            out_dim = 1 if isinstance(m, nn.modules.conv._ConvTransposeNd) else 0
+            m.weight.renorm_(2, out_dim, max_norm)
+
+
 def uniform_init_(net: nn.Module, init_range: float) -> None:
     """Weights of every Linear in ``net`` ~ U(-init_range, init_range), biases 0, in place: pylearn2's ``irange``
     (the init of Goodfellow et al. 2014's and Mirza & Osindero 2014's code)."""

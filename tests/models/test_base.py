@@ -131,6 +131,32 @@ def test_simultaneous_update_refuses_a_grad_scaler():
         trainer.fit(model, DataLoader(data, batch_size=4))
 
 
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_max_norm_bounds_every_row_of_the_constrained_net_after_training(update):
+    def row_norms(net):
+        return torch.cat([m.weight.norm(dim=1) for m in net.modules() if isinstance(m, nn.Linear)])
+
+    torch.manual_seed(1)  # an init at which both nets' rows grow far past the bound (> 6 here) without it
+    big_steps = functools.partial(torch.optim.SGD, lr=50.0)
+    free = GAN(TinyG(), TinyD(), NonSaturatingLoss(), big_steps, big_steps, update=update)
+    d_only = GAN(TinyG(), TinyD(), NonSaturatingLoss(), big_steps, big_steps, update=update, d_max_norm=0.5)
+    g_only = GAN(TinyG(), TinyD(), NonSaturatingLoss(), big_steps, big_steps, update=update, g_max_norm=0.5)
+    for model in (d_only, g_only):
+        model.load_state_dict(free.state_dict())
+    for model in (free, d_only, g_only):
+        torch.manual_seed(0)
+        fit(model, num_batches=2, batch_size=4)
+    assert row_norms(free.discriminator).max() > 1.0 and row_norms(free.generator).max() > 1.0
+    assert row_norms(d_only.discriminator).max() <= 0.5 + 1e-6 and row_norms(d_only.generator).max() > 1.0
+    assert row_norms(g_only.generator).max() <= 0.5 + 1e-6 and row_norms(g_only.discriminator).max() > 1.0
+
+
+@pytest.mark.parametrize("key", ["d_max_norm", "g_max_norm"])
+def test_invalid_max_norm_is_refused_by_name(key):
+    with pytest.raises(ValueError, match=f"{key} must be > 0 or null, got -1"):
+        make_model(**{key: -1})
+
+
 def test_batch_not_divisible_by_n_critic_is_refused():
     model = make_model(n_critic=3)
     with pytest.raises(ValueError, match="n_critic=3"):

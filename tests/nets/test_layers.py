@@ -12,6 +12,7 @@ from gan_lightning.nets.layers import (
     WeightNormLinear,
     data_dependent_init_,
     frozen_batchnorm_stats,
+    max_norm_,
     uniform_init_,
 )
 
@@ -91,3 +92,32 @@ def test_uniform_init_range():
     weights = torch.cat([net[0].weight.flatten(), net[2].weight.flatten()])
     assert weights.abs().max() <= 0.005 and weights.abs().max() > 0.004
     assert torch.equal(net[0].bias, torch.zeros(40))
+
+
+def test_max_norm_rescales_only_the_long_rows_of_every_linear():
+    net = nn.Sequential(Maxout(3, units=2, pieces=2), nn.Linear(2, 3))
+    with torch.no_grad():
+        net[0].linear.weight.copy_(torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.4, 0.0], [0.0, 0.0, 2.0], [6.0, 8.0, 0.0]]))
+        net[1].weight.copy_(torch.tensor([[1.0, 1.0], [0.0, 10.0], [0.5, 0.0]]))
+        net[1].bias.fill_(7.0)
+    max_norm_(net, 2.0)
+    # per piece (row): norms 5 -> 2 in the same direction, 0.5 kept, 2 kept, 10 -> 2
+    torch.testing.assert_close(net[0].linear.weight, torch.tensor(
+        [[1.2, 1.6, 0.0], [0.3, 0.4, 0.0], [0.0, 0.0, 2.0], [1.2, 1.6, 0.0]]))
+    torch.testing.assert_close(net[1].weight, torch.tensor([[1.0, 1.0], [0.0, 2.0], [0.5, 0.0]]))
+    assert torch.equal(net[1].bias, torch.full((3,), 7.0))  # biases are free
+    with pytest.raises(ValueError, match="max_norm must be > 0, got 0"):
+        max_norm_(net, 0)
+
+
+def test_max_norm_bounds_each_output_filter_of_convolutions():
+    conv, deconv = nn.Conv2d(3, 4, 3), nn.ConvTranspose2d(3, 4, 3)  # weights (4, 3, 3, 3) and (3, 4, 3, 3)
+    with torch.no_grad():
+        conv.weight.mul_(100)
+        deconv.weight.mul_(100)
+        deconv.weight[:, 0].fill_(0.01)  # a short filter stays as it is
+    kept = deconv.weight[:, 0].clone()
+    max_norm_(nn.Sequential(conv, deconv), 1.0)
+    torch.testing.assert_close(conv.weight.flatten(1).norm(dim=1), torch.ones(4))
+    torch.testing.assert_close(deconv.weight.transpose(0, 1).flatten(1).norm(dim=1)[1:], torch.ones(3))
+    assert torch.equal(deconv.weight[:, 0], kept)

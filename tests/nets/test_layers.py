@@ -1,4 +1,5 @@
-"""Weight-normalized linear layer, its data-dependent init, Gaussian noise, frozen BatchNorm statistics."""
+"""Weight-normalized linear layer, its data-dependent init, Gaussian noise, frozen BatchNorm statistics, maxout, the
+max-norm constraint."""
 
 from __future__ import annotations
 

@@ -69,27 +69,54 @@ def marginal_entropy(logits: Tensor) -> Tensor:
     return -(log_marginal.exp() * log_marginal).sum()
 
 
+GENERATOR_OBJECTIVES = ("entropy", "non_saturating")
+
+
 class CategoricalLoss(AdversarialLoss):
     """CatGAN objective (Springenberg 2016, eq. 7 / 8) on K-way logits (N, K), both minimized:
 
     * D: ``L_D = H_cond(real) - H_marg(real) - H_cond(fake)``
       (certain on real data, all classes used equally on real data, uncertain on generated data);
-    * G: ``L_G = H_cond(fake) - H_marg(fake)``
-      (generated samples classified with certainty, evenly over the classes).
+    * G, ``generator_objective="entropy"`` (the paper's eq. 7): ``L_G = H_cond(fake) - H_marg(fake)``
+      (generated samples classified with certainty, evenly over the classes);
+    * G, ``"non_saturating"`` (ours): ``L_G = CE(fake logits, their argmax) - H_marg(fake)``. The entropy's gradient
+      vanishes where D wins, at a uniform posterior on generated images; the cross-entropy to D's own top class
+      keeps a gradient of size ``1 - 1/K`` there, as Goodfellow 2014 (sec. 3) swaps ``log(1 - D(G(z)))`` for
+      ``-log D(G(z))``. Both reach their minimum at one-hot posteriors spread evenly over the classes.
 
     The cross-entropy term of the paper's semi-supervised extension is added by the model (it needs labels).
-    Entropies are in nats, so ``L_D`` is in [-2 log K, log K] and ``L_G`` in [-log K, log K].
+    Entropies are in nats, so ``L_D`` is in [-2 log K, log K] and the entropy ``L_G`` in [-log K, log K].
+
+    Args:
+        generator_objective: ``"entropy"`` or ``"non_saturating"``.
+
+    Raises:
+        ValueError: an unknown ``generator_objective``.
     """
 
     name = "categorical"
+
+    def __init__(self, generator_objective: str = "entropy") -> None:
+        if generator_objective not in GENERATOR_OBJECTIVES:
+            raise ValueError(f"loss.generator_objective must be one of {GENERATOR_OBJECTIVES}, got "
+                             f"{generator_objective!r}.")
+        self.generator_objective = generator_objective
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(generator_objective={self.generator_objective!r})"
 
     def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """``H_cond(real) - H_marg(real) - H_cond(fake)`` from logits (N, K) and (M, K); a scalar."""
         return conditional_entropy(real_logits) - marginal_entropy(real_logits) - conditional_entropy(fake_logits)
 
     def generator_loss(self, fake_logits: Tensor) -> Tensor:
-        """``H_cond(fake) - H_marg(fake)`` from logits (M, K); a scalar."""
-        return conditional_entropy(fake_logits) - marginal_entropy(fake_logits)
+        """``H_cond(fake) - H_marg(fake)`` (or its non-saturating form, above) from logits (M, K); a scalar."""
+        _check_logits(fake_logits)
+        if self.generator_objective == "entropy":
+            certainty = conditional_entropy(fake_logits)
+        else:
+            certainty = F.cross_entropy(fake_logits, fake_logits.detach().argmax(dim=1))
+        return certainty - marginal_entropy(fake_logits)
 
     def score(self, logits: Tensor) -> Tensor:
         """Per-sample confidence ``1 - H[p(y|x, D)] / log K`` in [0, 1], shape (N,).

@@ -111,3 +111,40 @@ def test_bad_logit_shapes_are_refused(shape):
         conditional_entropy(torch.zeros(shape))
     with pytest.raises(ValueError, match=r"\(N, K\)"):
         marginal_entropy(torch.zeros(shape))
+
+
+def test_non_saturating_generator_loss_values():
+    """CE to D's own top class minus H_marg: hand-computed, and equal to the entropy form at one-hot rows."""
+    ns = CategoricalLoss("non_saturating")
+    # Fake rows [3/4, 1/4], [1/2, 1/2]: top classes 0 and 0 (ties go to the first): CE = (-ln 3/4 + ln 2) / 2.
+    fake = t([[math.log(3), 0.0], [0.0, 0.0]])
+    assert ns.generator_loss(fake).item() == pytest.approx((-math.log(3 / 4) + math.log(2)) / 2 - h(5 / 8, 3 / 8))
+    k = 4
+    confident = torch.full((k, k), -BIG, dtype=torch.float64).fill_diagonal_(BIG)
+    assert ns.generator_loss(confident).item() == pytest.approx(CategoricalLoss().generator_loss(confident).item())
+    # D is unchanged by the generator objective.
+    real = t([[1.0, 0.0], [0.0, 2.0]])
+    assert ns.discriminator_loss(real, fake).item() == CategoricalLoss().discriminator_loss(real, fake).item()
+
+
+def test_non_saturating_generator_keeps_a_gradient_where_d_wins():
+    """At a near-uniform posterior on fakes (D winning) the entropy's gradient nearly vanishes, the CE's does not."""
+    k = 10
+    near_uniform = 1e-3 * torch.randn(8, k, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    grads = {}
+    for objective in ("entropy", "non_saturating"):
+        logits = near_uniform.clone().requires_grad_(True)
+        CategoricalLoss(objective).generator_loss(logits).backward()
+        grads[objective] = logits.grad.norm().item()
+    assert grads["entropy"] < 1e-3
+    assert grads["non_saturating"] > 0.1
+    # A step along the non-saturating gradient makes the fakes more confident.
+    logits = near_uniform.clone().requires_grad_(True)
+    CategoricalLoss("non_saturating").generator_loss(logits).backward()
+    with torch.no_grad():
+        assert conditional_entropy(logits - 1.0 * logits.grad) < conditional_entropy(near_uniform)
+
+
+def test_unknown_generator_objective_is_refused():
+    with pytest.raises(ValueError, match="generator_objective.*'saturating'"):
+        CategoricalLoss("saturating")

@@ -20,24 +20,6 @@ LEGACY_STATE_KEYS = ("fixed_z", "fixed_condition")
 Batch = dict[str, Tensor]
 
 
-def linear_decay(optimizer: torch.optim.Optimizer, n_epochs: int, n_epochs_decay: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Constant learning rate for ``n_epochs`` epochs, then linear decay to 0 over ``n_epochs_decay`` epochs
-    (Isola 2017, sec. 6.2 and Zhu 2017, sec. 7.1: 100 + 100 epochs at full scale). Step it once per epoch
-    (``model.scheduler_interval: epoch``).
-
-    Raises:
-        ValueError: ``n_epochs < 0`` or ``n_epochs_decay < 1``, naming the ``model.scheduler_g`` key.
-    """
-    if n_epochs < 0 or n_epochs_decay < 1:
-        raise ValueError(f"model.scheduler_g.n_epochs must be >= 0 and n_epochs_decay >= 1, got "
-                         f"n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}.")
-    # Epoch e (0-based) trains at factor 1 for e < n_epochs, then 1 - (e - n_epochs + 1) / (n_epochs_decay + 1):
-    # the last decay epoch at 1 / (n_epochs_decay + 1), 0 once training is over.
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: max(0.0, 1.0 - max(0, e - n_epochs + 1) / (n_epochs_decay + 1))
-    )
-
-
 def check_pair_batch(batch: Any) -> None:
     if not (isinstance(batch, dict) and {"A", "B"} <= set(batch)):
         raise ValueError(f"Expected a batch {{'A': x, 'B': y}} of images, got {type(batch).__name__}: use a "

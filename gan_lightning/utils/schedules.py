@@ -1,4 +1,4 @@
-"""Learning-rate and momentum schedules of the papers' SGD setups that torch.optim has no class for."""
+"""Learning-rate and momentum schedules of the papers' setups that torch.optim has no class for."""
 
 from __future__ import annotations
 
@@ -65,3 +65,21 @@ class ExponentialDecayWithMomentum(LRScheduler):
         for group, initial in zip(self.optimizer.param_groups, self.initial_momenta):
             if "momentum" in group:
                 group["momentum"] = self.momentum_at(self.last_epoch, initial)
+
+
+def linear_decay(optimizer: torch.optim.Optimizer, n_epochs: int, n_epochs_decay: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Constant learning rate for ``n_epochs`` epochs, then linear decay to 0 over ``n_epochs_decay`` epochs
+    (Isola 2017, sec. 6.2 and Zhu 2017, sec. 7.1: 100 + 100 epochs at full scale; also the CatGAN experiments').
+    Step it once per epoch (``model.scheduler_interval: epoch``).
+
+    Raises:
+        ValueError: ``n_epochs < 0`` or ``n_epochs_decay < 1``, naming the ``model.scheduler_g`` key.
+    """
+    if n_epochs < 0 or n_epochs_decay < 1:
+        raise ValueError(f"model.scheduler_g.n_epochs must be >= 0 and n_epochs_decay >= 1, got "
+                         f"n_epochs={n_epochs}, n_epochs_decay={n_epochs_decay}.")
+    # Epoch e (0-based) trains at factor 1 for e < n_epochs, then 1 - (e - n_epochs + 1) / (n_epochs_decay + 1):
+    # the last decay epoch at 1 / (n_epochs_decay + 1), 0 once training is over.
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: max(0.0, 1.0 - max(0, e - n_epochs + 1) / (n_epochs_decay + 1))
+    )

@@ -10,7 +10,6 @@ import torch
 
 from gan_lightning.models import build_model
 from gan_lightning.models.pix2pix import Pix2Pix
-from gan_lightning.models.translation import linear_decay
 from gan_lightning.train import train
 from tests.hydra_utils import compose_config
 
@@ -118,19 +117,6 @@ def test_checkpoint_written_before_the_z_split_still_loads(tmp_path):
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items())
     with pytest.raises(RuntimeError, match="fixed_z"):  # only the zero-width legacy entries are dropped
         again.load_state_dict({**model.state_dict(), "fixed_z": torch.zeros(8, 4)})
-
-
-def test_linear_decay_schedule():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = linear_decay(opt, n_epochs=2, n_epochs_decay=4)
-    lrs = []
-    for _ in range(7):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs == pytest.approx([1, 1, 0.8, 0.6, 0.4, 0.2, 0.0])  # 2 constant + 4 decaying epochs, then 0
-    with pytest.raises(ValueError, match="n_epochs_decay"):
-        linear_decay(opt, n_epochs=1, n_epochs_decay=0)
 
 
 LEARN_G_STEPS = 150

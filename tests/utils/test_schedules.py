@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lightning.utils.schedules import ExponentialDecayWithMomentum
+from gan_lightning.utils.schedules import ExponentialDecayWithMomentum, linear_decay
 
 
 def _sgd():
@@ -45,3 +45,16 @@ def test_state_round_trip_and_bad_settings():
     with pytest.raises(ValueError, match="momentum"):
         ExponentialDecayWithMomentum(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]), decay_factor=1.1,
                                      final_momentum=0.7)
+
+
+def test_linear_decay_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_decay(opt, n_epochs=2, n_epochs_decay=4)
+    lrs = []
+    for _ in range(7):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1, 1, 0.8, 0.6, 0.4, 0.2, 0.0])  # 2 constant + 4 decaying epochs, then 0
+    with pytest.raises(ValueError, match="n_epochs_decay"):
+        linear_decay(opt, n_epochs=1, n_epochs_decay=0)

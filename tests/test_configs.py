@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytorch_lightning as pl
+import torch
 import yaml
 from hydra.utils import instantiate
 
@@ -130,3 +131,32 @@ def test_wandb_logger_imports():
     from pytorch_lightning.loggers import WandbLogger
 
     assert WandbLogger is not None and wandb.__version__
+
+
+LINEAR_DECAY = "gan_lightning.utils.schedules.linear_decay"
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_linear_decay_ends_with_the_run(experiment, tmp_path):
+    """An epoch-wise linear decay reaches lr 0 exactly at trainer.max_epochs: a shorter run would stop before the
+    decay ends, a longer one would train epochs at lr 0."""
+    cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    schedule = cfg.model.get("scheduler_g")
+    if schedule is None or schedule.get("_target_") != LINEAR_DECAY:
+        return
+    assert cfg.model.scheduler_interval == "epoch", experiment
+    assert cfg.trainer.max_epochs == schedule.n_epochs + schedule.n_epochs_decay, experiment
+    assert cfg.model.scheduler_d == schedule, experiment
+
+
+def test_catgan_mnist_100_decays_both_learning_rates_to_zero(tmp_path):
+    cfg = compose_config("train", ["experiment=catgan_mnist_100"], tmp_path)
+    for key in ("scheduler_g", "scheduler_d"):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = instantiate(cfg.model[key])(opt)
+        lrs = []
+        for _ in range(cfg.trainer.max_epochs):
+            lrs.append(opt.param_groups[0]["lr"])
+            sched.step()
+        assert lrs[:50] == [1.0] * 50 and 0 < lrs[-1] < 0.05 and lrs == sorted(lrs, reverse=True), key
+        assert opt.param_groups[0]["lr"] == 0.0, key

@@ -19,6 +19,7 @@ cost (the other then reads them from the cache).
     python benchmarks/time_to_quality.py --classifier .cache/classifiers/mnist_32.pt [--device cuda]
         [--precision 32-true] [--factor 3] [--num-samples 2000] [--eval-every 250] [--max-g-steps 20000]
         [--image-size 32] [--batch-size 128] [--base-width 64] [--num-workers 0] [--seed 0] [--plain-first]
+        [--plain-channels-last]
 
 The classifier: ``python -m gan_lightning.train_classifier data=mnist data.image_size=32`` writes it (a training
 run of experiment=dcgan_mnist does too, on first use). Environment: ``GAN_DATA_DIR`` (MNIST/raw), ``GAN_CACHE_DIR``.
@@ -41,6 +42,7 @@ for _path in (ROOT, ROOT / "benchmarks"):
 
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from step_throughput import PlainPrecision, adam_factory, frozen, sync  # noqa: E402
 
@@ -51,6 +53,7 @@ from gan_lightning.data.vision import MNISTDataModule  # noqa: E402
 from gan_lightning.losses import NonSaturatingLoss  # noqa: E402
 from gan_lightning.models import GAN  # noqa: E402
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_lightning.utils.config import instantiate  # noqa: E402
 
 FID, FLOOR = "domain_fid", "domain_fid_real"
 
@@ -113,6 +116,11 @@ def build_nets(args) -> tuple[torch.nn.Module, torch.nn.Module]:
             DCGANDiscriminator(channels=1, image_size=args.image_size, base_width=args.base_width))
 
 
+def default_speed_options() -> pl.Callback:
+    """The framework's default ``callbacks.performance`` (what ``python -m gan_lightning.train`` runs with)."""
+    return instantiate(OmegaConf.load(ROOT / "conf" / "callbacks" / "default.yaml").performance)
+
+
 def build_module(g, d) -> GAN:
     return GAN(g, d, NonSaturatingLoss(), adam_factory(), adam_factory())
 
@@ -134,8 +142,8 @@ def run_ours(g, d, args, device: torch.device) -> Clock:
     trainer = pl.Trainer(accelerator=device.type, devices=1, max_epochs=-1,
                          max_steps=args.max_g_steps * module.optimizer_steps_per_g_step, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[callback], precision=args.precision, num_sanity_val_steps=0, limit_val_batches=0,
-                         use_distributed_sampler=False)
+                         callbacks=[callback, default_speed_options()], precision=args.precision,
+                         num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False)
     torch.manual_seed(args.seed)
     clock.start = time.perf_counter()
     trainer.fit(module, datamodule=dm)
@@ -151,6 +159,8 @@ def run_plain(g, d, args, device: torch.device) -> Clock:
     del kwargs["every_n_g_steps"]  # the loop below keeps the cadence
     evaluators = build_evaluators(**kwargs)
     g, d = g.to(device), d.to(device)
+    if args.plain_channels_last:
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
     sampler = build_module(g, d).to(device)  # shares g and d; generate() draws z as our module does
     for evaluator in evaluators.values():
         evaluator.setup(sampler, dm)
@@ -216,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plain-first", action="store_true", help="run the plain loop before ours")
+    parser.add_argument("--plain-channels-last", action="store_true", help="NHWC nets in the plain loop too")
     args = parser.parse_args(argv)
     if not Path(args.classifier).is_file():
         parser.error(f"--classifier {args.classifier}: no such file; write it with python -m "
@@ -237,7 +248,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {name}  torch {torch.__version__}  lightning {pl.__version__}  precision {args.precision}")
-    print(f"order: {'plain, then ours' if args.plain_first else 'ours, then plain'}")
+    print(f"order: {'plain, then ours' if args.plain_first else 'ours, then plain'}; channels_last: ours "
+          f"{default_speed_options().channels_last} (the framework's default), plain {args.plain_channels_last}")
     print(f"DCGAN {args.image_size} px MNIST, base width {args.base_width}, batch {args.batch_size}, Adam(2e-4, 0.5), "
           f"non-saturating; FID every {args.eval_every} generator steps, N = {args.num_samples}")
     print(f"threshold: {args.factor:g} x real-vs-real floor {ours.floor:.4g} = {ours.threshold:.4g} (domain FID, "

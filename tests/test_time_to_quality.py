@@ -44,7 +44,7 @@ def test_threshold_met_at_the_first_evaluation_stops_both(time_to_quality, data_
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
     result = time_to_quality.main([*TINY, "--classifier", str(classifier_dir / "mnist_32.pt"), "--factor", "1e12",
-                                   "--plain-first"])
+                                   "--plain-first", "--plain-channels-last"])
     assert result["ours"][0] == result["plain"][0] == 0
     assert len(result["curve_ours"]) == len(result["curve_plain"]) == 1  # later evaluations are not the run's
     assert 0 < result["eval_share"] <= 1

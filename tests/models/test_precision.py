@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.precision import MixedPrecision
 
-from gan_lightning.callbacks.performance import trained_networks
+from gan_lightning.callbacks.performance import PerformanceOptions, trained_networks
 from gan_lightning.models import build_model
 from gan_lightning.train import train
 from gan_lightning.utils.config import instantiate
@@ -85,13 +85,41 @@ def test_channels_last_and_compile(data_dir, tmp_path, monkeypatch):
     metrics = train(cfg)
     module = KeepModule.seen[-1]
     assert metrics["trainer/g_step"] == 2
-    convs = [m.weight for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convs = conv_weights(module)
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
     assert any(not w.is_contiguous() for w in convs)  # NHWC, not NCHW (a 1-channel kernel is both)
     assert all(net._compiled_call_impl is not None for net in trained_networks(module))
     keys = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert not any("_orig_mod" in k for k in keys)
     assert keys.keys() == build_model(cfg).state_dict().keys()
+
+
+def conv_weights(module) -> list[torch.Tensor]:
+    return [m.weight for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+@pytest.mark.parametrize("experiment, nhwc", [("dcgan_mnist", True), ("sgan_conv_mnist_100", False),
+                                              ("pix2pix_edges2fashion", False)])
+def test_channels_last_auto_converts_only_the_nets_that_prefer_it(experiment, nhwc, data_dir, tmp_path, monkeypatch):
+    """The default (auto): NHWC for DCGAN's G and D (measured faster), NCHW where a net does not declare it."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    cfg = compose_config("train", [f"experiment={experiment}", "max_g_steps=1", "metrics=none", *TINY,
+                                   *FAMILIES[experiment], "+callbacks.keep._target_=tests.models.test_precision.KeepModule"],
+                         tmp_path)
+    assert cfg.callbacks.performance.channels_last == "auto"
+    KeepModule.seen.clear()
+    train(cfg)
+    convs = [w for w in conv_weights(KeepModule.seen[-1]) if w.shape[1] > 1 and w.shape[2] > 1]  # NCHW != NHWC
+    assert convs
+    if nhwc:
+        assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
+    else:
+        assert all(w.is_contiguous() for w in convs)
+
+
+def test_channels_last_rejects_other_values():
+    with pytest.raises(ValueError, match="channels_last='yes'.*true, false or auto"):
+        PerformanceOptions(channels_last="yes")
 
 
 class KeepModule(pl.Callback):

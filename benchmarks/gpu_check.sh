@@ -49,9 +49,12 @@ fi
     exit 2
 }
 
-# Data: the caller's GAN_DATA_DIR when set, else .devdata/ (a writable folder: torchvision extracts the .gz there).
+# Data: the caller's GAN_DATA_DIR when set, else a copy of .devdata/'s .gz files outside the checkout: torchvision
+# extracts next to them, and extracted files left in .devdata/ would push the tree over the device tool's 64 MiB.
 if [ -z "${GAN_DATA_DIR:-}" ] && [ -d "$ROOT/.devdata/MNIST/raw" ]; then
-    export GAN_DATA_DIR="$ROOT/.devdata"
+    export GAN_DATA_DIR="${GPU_CHECK_DATA_COPY:-${TMPDIR:-/tmp}/gpu_check_data}"
+    mkdir -p "$GAN_DATA_DIR" && (cd "$ROOT/.devdata" && find . -name "*.gz" -exec cp --parents -u {} "$GAN_DATA_DIR" \;) \
+        || { echo "error: copying .devdata/*.gz to GAN_DATA_DIR=$GAN_DATA_DIR failed" >&2; exit 2; }
 fi
 if [ -z "${GAN_DATA_DIR:-}" ] || ! ls "$GAN_DATA_DIR"/MNIST/raw/*.gz >/dev/null 2>&1; then
     echo "error: no MNIST/raw/*.gz in GAN_DATA_DIR='${GAN_DATA_DIR:-}' nor in .devdata/; run" \

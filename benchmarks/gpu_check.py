@@ -19,6 +19,9 @@
 4. **Throughput levers**: benchmarks/levers.py (DCGAN 28 px on real MNIST through our module: the data kept on the
    device against the worker DataLoader, cudnn.benchmark, fused Adam, set_to_none, fewer host synchronisations,
    channels_last, compile), each as a ratio to the same baseline.
+5. **Reproduction** (only with ``--only reproduction``): issue 13's long runs, the seeds of ``--experiment`` side by
+   side at the experiment's own length, stopped with SIGTERM at the end of the budget; a row per seed, the mean +- sd
+   curve, and each seed's ``metrics.csv`` beside the report.
 
 ``--device cpu --tiny`` runs the same path small (2 generator steps, batch 8, 32 metric samples, a subset of the
 experiments, tiny nets for the throughput, the ``eager`` compile backend), in about 2 minutes on 2 cores.
@@ -34,11 +37,13 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import csv
 import io
 import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +68,9 @@ EXTERNAL = {
 # --tiny: one experiment per model family that trains fast on a CPU (the others are reported as not run).
 TINY_EXPERIMENTS = ("dcgan_mnist", "cyclegan_sneaker2boot")
 REPORT_NAME = "gpu_check.md"
+STOP_GRACE_S = 60  # from SIGTERM to SIGKILL for a run past its time: it checkpoints at the next batch end
+# --only reproduction: the curve each run is scored by, the first of these its metrics.csv has.
+CURVE_METRICS = ("metrics/test_error", "metrics/clustering_error", "metrics/class_accuracy", "metrics/domain_is")
 
 
 class Deadline:
@@ -94,6 +102,7 @@ class Mode:
     task_size: tuple[int, int]       # data.max_train / max_test of the translation tasks built from Fashion-MNIST
     experiments: tuple[str, ...] | None = None  # None: all
     small_metrics: bool = False
+    repro_overrides: list[str] = field(default_factory=list)  # --only reproduction: on top of the experiment's own
 
 
 def full_mode() -> Mode:
@@ -123,7 +132,8 @@ def tiny_mode() -> Mode:
                 lever_args=["--steps", "3", "--warmup", "1", "--repeats", "1", "--base-width", "8", "--batch-size",
                             "8", "--levers", "on_device,sync_cadence"],
                 task_size=(64, 16),
-                experiments=TINY_EXPERIMENTS, small_metrics=True)
+                experiments=TINY_EXPERIMENTS, small_metrics=True,
+                repro_overrides=["max_g_steps=3", "data.num_workers=0", "data.batch_size=8"])
 
 
 @dataclass
@@ -229,17 +239,24 @@ def plan_experiment(experiment: str, mode: Mode, device: str, work: Path) -> tup
     return [*overrides, f"hydra.run.dir={run_dir}"], len(evaluator_arguments(cfg.metrics))
 
 
-def run_cli(overrides: list[str], timeout_s: int, log_path: Path) -> tuple[int, float]:
+def run_cli(overrides: list[str], timeout_s: float, log_path: Path) -> tuple[int, float]:
     """``python -m gan_lightning.train <overrides>``; returns (exit status, wall s); output to ``log_path``.
-    A run past ``timeout_s`` is killed and reported as exit status 124."""
+    A run past ``timeout_s`` gets SIGTERM (it writes last.ckpt at the next batch end: gan_lightning/utils/signals.py),
+    SIGKILL ``STOP_GRACE_S`` later, and is reported as exit status 124."""
     start = time.perf_counter()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gan_lightning.train", *overrides], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
         try:
-            proc = subprocess.run([sys.executable, "-m", "gan_lightning.train", *overrides], cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout_s)
-            rc = proc.returncode
+            rc = proc.wait(timeout=max(0.0, timeout_s))
         except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             rc = 124
     return rc, time.perf_counter() - start
 
@@ -421,6 +438,108 @@ def run_ddp_resume(mode: Mode, device: str, work: Path, deadline: Deadline) -> l
     return rows
 
 
+# ===================================================================================== reproduction
+
+def curve_metric(csv_path: Path) -> str | None:
+    """The first of ``CURVE_METRICS`` in the header of a run's ``metrics.csv`` (None without the file or any)."""
+    if not csv_path.is_file():
+        return None
+    with csv_path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    return next((m for m in CURVE_METRICS if m in header), None)
+
+
+def judge_reproduction(name: str, run_dir: Path, rc: int, budget_s: float) -> Row:
+    """A reproduction run's row: ``pass`` (exit 0, ``result.json``, a finite last value), ``stopped`` (ended by the
+    budget, exit status 124 from :func:`run_cli`, with a curve and ``last.ckpt`` to resume from) or ``FAIL``;
+    ``extra`` holds the curve ``{g_step: value}`` of :func:`curve_metric`'s metric and its last point."""
+    import reproduction
+
+    metric = curve_metric(run_dir / "csv" / "metrics.csv")
+    curve = reproduction.read_curve(run_dir, metric) if metric else {}
+    extra: dict[str, Any] = {"metric": metric, "curve": curve}
+    if curve:
+        extra["step"], extra["value"] = max(curve.items())
+    at = f"{metric} {extra['value']:.4g} at generator step {extra['step']}" if curve else "no curve logged"
+    if rc == 0 and (run_dir / "result.json").is_file() and curve and math.isfinite(extra["value"]):
+        return Row(name, "pass", detail=f"completed: {at}", extra=extra)
+    if rc == 124 and curve and (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return Row(name, "stopped", detail=f"stopped by the {budget_s:.0f} s budget, last.ckpt written: {at}",
+                   extra=extra)
+    return Row(name, "FAIL", detail=f"exit status {rc}: {at}", extra=extra)
+
+
+def run_reproduction(args, mode: Mode, device: str, work: Path, report_dir: Path, deadline: Deadline) -> list[Row]:
+    """Section 5 (opt-in, ``--only reproduction``): issue 13's long runs on the device. The seeds of
+    ``--experiment`` train side by side through the CLI at the experiment's own length and precision (fp32, the
+    protocol of docs/RESULTS.md's reproduction table), with the CSV logger and ``--override``s; what is still running
+    at the end of the budget is stopped with SIGTERM (its last.ckpt written) and reported as stopped, with its curve
+    so far. Each run's ``metrics.csv`` is copied into the report folder as ``repro_<experiment>_seed<s>.csv`` (the
+    device tool brings back at most 8 files: keep to 6 seeds); one row per seed, the mean +- sd table in the report.
+    """
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if deadline.passed():
+        return [deadline.row(f"{args.experiment} seed {seed}") for seed in seeds]
+    runs = {seed: work / "repro" / args.experiment / f"seed_{seed}" for seed in seeds}
+    base = [f"experiment={args.experiment}", f"trainer={'gpu' if device == 'cuda' else 'cpu'}", "logger=csv",
+            "~callbacks.progress_bar", *mode.repro_overrides, *args.override]
+    try:  # metric nets once, before the seeds start side by side (as plan_experiment does)
+        from omegaconf import open_dict
+
+        from gan_lightning.metric_nets import ensure_metric_nets
+
+        cfg = compose([*base, f"seed={seeds[0]}"], runs[seeds[0]])
+        with open_dict(cfg):
+            cfg.train_missing_overrides = mode.metric_nets
+        ensure_metric_nets(cfg)
+    except Exception as err:
+        return [Row(f"{args.experiment} seeds {args.seeds}", "FAIL", detail=f"set-up: {type(err).__name__}: {err}"[:200],
+                    log=traceback.format_exc()[-2000:])]
+
+    def one(seed: int) -> Row:
+        run_dir, log_path = runs[seed], work / "logs" / f"repro_{args.experiment}_seed{seed}.log"
+        rc, wall = run_cli([*base, f"seed={seed}", f"hydra.run.dir={run_dir}"], deadline.end - time.perf_counter(),
+                           log_path)
+        row = judge_reproduction(f"{args.experiment} seed {seed}", run_dir, rc, deadline.budget_s)
+        row.wall_s, row.log = wall, "" if row.result != "FAIL" else tail(log_path)
+        if row.extra["curve"]:
+            shutil.copyfile(run_dir / "csv" / "metrics.csv", report_dir / f"repro_{args.experiment}_seed{seed}.csv")
+        return row
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        rows = list(pool.map(one, seeds))
+    for row in rows:
+        print(f"[gpu_check] reproduction {row.name}: {row.result} ({fmt(row.wall_s)} s) {row.detail}", flush=True)
+    return rows
+
+
+def reproduction_lines(args, rows: list[Row]) -> list[str]:
+    """The report's reproduction section: a row per seed and, where two or more seeds logged a curve, the mean +- sd
+    at every evaluation they all reached (benchmarks/reproduction.py)."""
+    import reproduction
+
+    command = " ".join(["python -m gan_lightning.train", f"experiment={args.experiment}", "seed=<s>", "logger=csv",
+                        *args.override])
+    lines = ["## Reproduction", "",
+             f"`{command}`, seeds {args.seeds} side by side on one device, fp32; curves in "
+             f"`repro_{args.experiment}_seed<s>.csv`.",
+             "", "| run | result | wall s | detail |", "|---|---|---|---|",
+             *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |" for r in rows], ""]
+    curves = [r.extra["curve"] for r in rows if r.extra.get("curve")]
+    if len(curves) >= 2:
+        # evaluations at every epoch end (or every metrics.every_n_g_steps): the first one after step 0 sets the unit
+        positive = [step for step in sorted(set.intersection(*(set(c) for c in curves))) if step > 0]
+        unit = positive[0] if positive else None
+        lines += [f"`{next(r.extra['metric'] for r in rows if r.extra.get('curve'))}` over the seeds that logged it "
+                  f"(evaluation = generator step / {unit}; about 20 rows, and the last):", "",
+                  "| evaluation | generator step | mean | sd | values |", "|---|---|---|---|---|"]
+        for step, n, mean, sd, values in reproduction.summary_rows(curves, unit, max(1, len(positive) // 20)):
+            lines.append(f"| {n} | {step} | {mean:.4g} | {sd:.2g} | {', '.join(f'{v:.4g}' for v in values)} |")
+        lines.append("")
+    return lines
+
+
 # ===================================================================================== report
 
 def fmt(value: float | None, spec: str = ".0f") -> str:
@@ -442,7 +561,7 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
     """The markdown report; returns whether every run check passed (skipped and not-run rows do not count)."""
     rows = [r for rs in sections.values() for r in rs]
     failed = [r for r in rows if r.result == "FAIL"]
-    late = [r for r in rows if r.result == "not run" and "budget" in r.detail + r.log]
+    late = [r for r in rows if r.result in ("not run", "stopped") and "budget" in r.detail + r.log]
     verdict = "FAIL" if failed else f"PASS, incomplete ({len(late)} over the budget)" if late else "PASS"
     exp = sections["experiments"]
     lines = [
@@ -493,6 +612,8 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
               "| lever | images/s | / baseline | result |", "|---|---|---|---|",
               *[f"| {r.name} | {r.detail} | {fmt(r.extra.get('ratio'), '.3f')} | {r.result} |"
                 for r in sections["levers"]], ""]
+    if sections.get("reproduction"):
+        lines += reproduction_lines(args, sections["reproduction"])
     if failed:
         lines += ["## Failures", ""]
         for r in failed:
@@ -511,10 +632,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None, help="experiment runs at a time (default: 4 cuda, 2 cpu)")
     parser.add_argument("--work-dir", default=None, help="runs, logs and the check's cache (default: a temp dir)")
     parser.add_argument("--only", default="experiments,throughput,ddp,levers",
-                        help="comma-separated sections to run")
+                        help="comma-separated sections to run; `reproduction` (issue 13's seeds of --experiment) "
+                             "runs only when named")
     parser.add_argument("--budget-s", type=float, default=480,
                         help="nothing starts after this many seconds (reported as not run); a run in flight ends "
                              "by its own timeout")
+    parser.add_argument("--experiment", default="catgan_mnist_100",
+                        help="--only reproduction: the experiment whose seeds train (issue 13's long runs)")
+    parser.add_argument("--seeds", default="0,1,2", help="--only reproduction: comma-separated seeds, side by side")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="--only reproduction: a Hydra override for its runs (repeatable)")
     args = parser.parse_args(argv)
     import torch
 
@@ -540,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     sections["levers"] = run_levers(mode, args.device, report_dir / "levers.log", deadline) if "levers" in only else []
     sections["throughput"] = (run_throughput(mode, args.device, report_dir / "throughput.log", deadline)
                               if "throughput" in only else [])
+    sections["reproduction"] = (run_reproduction(args, mode, args.device, work, report_dir, deadline)
+                                if "reproduction" in only else [])
     ok = write_report(report_dir / REPORT_NAME, args, mode, sections, time.perf_counter() - start)
     print(f"[gpu_check] report: {report_dir / REPORT_NAME} ({'PASS' if ok else 'FAIL'}); runs and logs: {work}")
     return 0 if ok else 1

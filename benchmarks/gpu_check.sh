@@ -13,6 +13,9 @@
 #
 # On this workplace's device tool, after benchmarks/prepare_gpu_check.sh here:
 #   run(command='bash benchmarks/gpu_check.sh "$OUT"', carry=[".devwheels", ".devdata"], timeout_s=600)
+# and, for issue 13's long runs (the seeds of one experiment side by side, stopped with SIGTERM at the budget):
+#   run(command='bash benchmarks/gpu_check.sh "$OUT" --only reproduction --experiment catgan_mnist_100 --seeds 0,1,2
+#       --budget-s 480', carry=[".devwheels", ".devdata"], timeout_s=600)
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

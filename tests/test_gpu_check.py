@@ -137,3 +137,63 @@ def test_nothing_starts_after_the_budget(gpu_check, data_dir, tmp_path, monkeypa
     assert "incomplete" in report
     assert not (tmp_path / "work" / "runs").exists()  # nothing was started
     assert os.environ["GAN_CACHE_DIR"] == str(tmp_path / "work" / "cache")  # never the user's cache
+
+
+@pytest.mark.slow
+def test_reproduction_section_trains_the_seeds_side_by_side(gpu_check, data_dir, tmp_path, monkeypatch):
+    """--only reproduction on the CPU, tiny: two seeds of catgan_mnist_100 train through the CLI to the end, each
+    row passes with its last test error, each run's metrics.csv is copied beside the report, and the summary table's
+    mean and sd are those of the two seeds' values."""
+    monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
+    for key in ("GAN_CACHE_DIR", "PYTHONPATH", "WANDB_MODE", "GAN_CLASSIFIER_DIR", "GAN_SCORER_DIR"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # main sets them: restore after
+    report_dir = tmp_path / "report"
+    rc = gpu_check.main([str(report_dir), "--device", "cpu", "--tiny", "--only", "reproduction", "--seeds", "0,1",
+                         "--work-dir", str(tmp_path / "work")])
+    report = (report_dir / "gpu_check.md").read_text()
+    assert rc == 0, report
+    rows = table_rows(report, "| run |")
+    assert [row[:2] for row in rows] == [["catgan_mnist_100 seed 0", "pass"], ["catgan_mnist_100 seed 1", "pass"]]
+    assert all("metrics/test_error" in row[3] and "generator step 3" in row[3] for row in rows)
+    for seed in (0, 1):
+        copied = report_dir / f"repro_catgan_mnist_100_seed{seed}.csv"
+        run_csv = tmp_path / "work" / "repro" / "catgan_mnist_100" / f"seed_{seed}" / "csv" / "metrics.csv"
+        assert copied.read_bytes() == run_csv.read_bytes()
+    summary = table_rows(report, "| evaluation |")
+    assert [row[1] for row in summary] == ["0", "3"]  # the evaluation before the first step and at the end
+    for row in summary:
+        values = [float(v) for v in row[4].split(", ")]
+        assert len(values) == 2 and 0 <= min(values) and max(values) <= 1
+        assert float(row[2]) == pytest.approx(sum(values) / 2, abs=1e-3)
+    assert re.search(r"verdict: \*\*PASS\*\*", report)
+
+
+def write_curve(run_dir, values, checkpoint):
+    (run_dir / "csv").mkdir(parents=True)
+    lines = ["trainer/g_step,loss/d,metrics/test_error"] + [f"{step},0.5,{v}" for step, v in values.items()]
+    (run_dir / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    if checkpoint:
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+
+
+@pytest.mark.parametrize(("rc", "result_json", "checkpoint", "expected"), [
+    (0, True, False, "pass"),
+    (124, False, True, "stopped"),   # ended by the budget with a checkpoint to resume from
+    (124, False, False, "FAIL"),     # killed before it could write one
+    (1, True, True, "FAIL"),
+])
+def test_judge_reproduction(gpu_check, tmp_path, rc, result_json, checkpoint, expected):
+    write_curve(tmp_path, {0: 0.9, 600: 0.2, 1200: 0.1}, checkpoint)
+    if result_json:
+        write_result(tmp_path)
+    row = gpu_check.judge_reproduction("x", tmp_path, rc, 480)
+    assert row.result == expected
+    assert row.extra["curve"] == {0: 0.9, 600: 0.2, 1200: 0.1}
+    assert "metrics/test_error 0.1 at generator step 1200" in row.detail
+
+
+def test_judge_reproduction_without_a_curve(gpu_check, tmp_path):
+    write_result(tmp_path)
+    row = gpu_check.judge_reproduction("x", tmp_path, 0, 480)
+    assert row.result == "FAIL" and "no curve logged" in row.detail

@@ -564,55 +564,56 @@ def write_report(path: Path, args, mode: Mode, sections: dict[str, list[Row]], w
     late = [r for r in rows if r.result in ("not run", "stopped") and "budget" in r.detail + r.log]
     verdict = "FAIL" if failed else f"PASS, incomplete ({len(late)} over the budget)" if late else "PASS"
     exp = sections["experiments"]
+    ran = set(args.only.split(","))  # the report shows the sections asked for
     lines = [
         "# GPU check", "",
-        f"- mode: `--device {args.device}{' --tiny' if args.tiny else ''}`, "
+        f"- mode: `--device {args.device}{' --tiny' if args.tiny else ''} --only {args.only}`, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, total {wall_s:.0f} s",
         *environment(args.device),
-        f"- verdict: **{verdict}** ({len(failed)} failed; experiments: "
-        f"{sum(r.result == 'pass' for r in exp)} pass, {sum(r.result == 'FAIL' for r in exp)} fail, "
-        f"{sum(r.result == 'skipped' for r in exp)} skipped, {sum(r.result == 'not run' for r in exp)} not run)",
+        f"- verdict: **{verdict}** ({len(failed)} failed"
+        + (f"; experiments: {sum(r.result == 'pass' for r in exp)} pass, {sum(r.result == 'FAIL' for r in exp)} fail, "
+           f"{sum(r.result == 'skipped' for r in exp)} skipped, {sum(r.result == 'not run' for r in exp)} not run)"
+           if "experiments" in ran else ")"),
         "",
-        "## Experiments",
-        "",
-        f"Each through `python -m gan_lightning.train experiment=<name> max_g_steps={mode.steps}`, "
-        "bf16-mixed, channels_last where the run has callbacks.performance, its metrics evaluated before the first "
-        f"step and at the end; metric nets trained up front, shortened ({json.dumps(mode.metric_nets)}), in the "
-        f"check's own cache; the translation tasks built from Fashion-MNIST keep their first {mode.task_size[0]} / "
-        f"{mode.task_size[1]} train / test items"
-        f"{'; G and D at base width 8, metrics on 32 to 64 samples' if mode.small_metrics else ''}.",
-        "",
-        "| experiment | result | wall s | detail |",
-        "|---|---|---|---|",
-        *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |" for r in exp],
-        "",
-        "## Throughput: ours vs plain",
-        "",
-        "benchmarks/step_throughput.py, both loops in one process with the same nets, data and precision; "
-        f"{' '.join(mode.throughput_args)} (compile rows: one run of each loop); bf16 rows with channels_last; "
-        f"compile backend `{mode.compile_backend}`. Images/s of full D+G steps (best run); peak memory as "
-        "step_throughput measures it.",
-        "",
-        "| case | precision | ours img/s | plain img/s | ours / plain | peak ours MiB | peak plain MiB | result |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in sections["throughput"]:
-        e = r.extra
-        lines.append(f"| {r.name} | {r.detail} | {fmt(e.get('ours'), '.1f')} | {fmt(e.get('plain'), '.1f')} | "
-                     f"{fmt(e.get('ratio'), '.3f')} | {fmt(e.get('peak_mib_ours'))} | {fmt(e.get('peak_mib_plain'))} "
-                     f"| {r.result} |")
-    lines += ["", "## DDP and resume", "", "experiment=dcgan_mnist, bf16-mixed, channels_last, through the CLI.", "",
-              "| check | result | wall s | detail |", "|---|---|---|---|",
-              *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |"
-                for r in sections["ddp"]], ""]
-    lines += ["## Throughput levers", "",
-              f"benchmarks/levers.py {' '.join(mode.lever_args)}: DCGAN on real MNIST through our module, fp32, each "
-              "lever alone against the baseline with every lever off (worker DataLoader, foreach Adam, zero-filled "
-              "gradients, a host synchronisation every step, NCHW, eager); levers.log has the run's output.", "",
-              "| lever | images/s | / baseline | result |", "|---|---|---|---|",
-              *[f"| {r.name} | {r.detail} | {fmt(r.extra.get('ratio'), '.3f')} | {r.result} |"
-                for r in sections["levers"]], ""]
-    if sections.get("reproduction"):
+    if "experiments" in ran:
+        lines += [
+            "## Experiments", "",
+            f"Each through `python -m gan_lightning.train experiment=<name> max_g_steps={mode.steps}`, "
+            "bf16-mixed, channels_last where the run has callbacks.performance, its metrics evaluated before the first "
+            f"step and at the end; metric nets trained up front, shortened ({json.dumps(mode.metric_nets)}), in the "
+            f"check's own cache; the translation tasks built from Fashion-MNIST keep their first {mode.task_size[0]} / "
+            f"{mode.task_size[1]} train / test items"
+            f"{'; G and D at base width 8, metrics on 32 to 64 samples' if mode.small_metrics else ''}.", "",
+            "| experiment | result | wall s | detail |", "|---|---|---|---|",
+            *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |" for r in exp], ""]
+    if "throughput" in ran:
+        lines += [
+            "## Throughput: ours vs plain", "",
+            "benchmarks/step_throughput.py, both loops in one process with the same nets, data and precision; "
+            f"{' '.join(mode.throughput_args)} (compile rows: one run of each loop); bf16 rows with channels_last; "
+            f"compile backend `{mode.compile_backend}`. Images/s of full D+G steps (best run); peak memory as "
+            "step_throughput measures it.", "",
+            "| case | precision | ours img/s | plain img/s | ours / plain | peak ours MiB | peak plain MiB | result |",
+            "|---|---|---|---|---|---|---|---|",
+            *[f"| {r.name} | {r.detail} | {fmt(r.extra.get('ours'), '.1f')} | {fmt(r.extra.get('plain'), '.1f')} | "
+              f"{fmt(r.extra.get('ratio'), '.3f')} | {fmt(r.extra.get('peak_mib_ours'))} | "
+              f"{fmt(r.extra.get('peak_mib_plain'))} | {r.result} |" for r in sections["throughput"]], ""]
+    if "ddp" in ran:
+        lines += ["## DDP and resume", "", "experiment=dcgan_mnist, bf16-mixed, channels_last, through the CLI.", "",
+                  "| check | result | wall s | detail |", "|---|---|---|---|",
+                  *[f"| {r.name} | {r.result} | {fmt(r.wall_s)} | {r.detail.replace('|', '/')} |"
+                    for r in sections["ddp"]], ""]
+    if "levers" in ran:
+        lines += ["## Throughput levers", "",
+                  f"benchmarks/levers.py {' '.join(mode.lever_args)}: DCGAN on real MNIST through our module, fp32, "
+                  "each lever alone against the baseline with every lever off (worker DataLoader, foreach Adam, "
+                  "zero-filled gradients, a host synchronisation every step, NCHW, eager); levers.log has the run's "
+                  "output.", "",
+                  "| lever | images/s | / baseline | result |", "|---|---|---|---|",
+                  *[f"| {r.name} | {r.detail} | {fmt(r.extra.get('ratio'), '.3f')} | {r.result} |"
+                    for r in sections["levers"]], ""]
+    if "reproduction" in ran:
         lines += reproduction_lines(args, sections["reproduction"])
     if failed:
         lines += ["## Failures", ""]

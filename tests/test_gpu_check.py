@@ -143,7 +143,7 @@ def test_nothing_starts_after_the_budget(gpu_check, data_dir, tmp_path, monkeypa
 def test_reproduction_section_trains_the_seeds_side_by_side(gpu_check, data_dir, tmp_path, monkeypatch):
     """--only reproduction on the CPU, tiny: two seeds of catgan_mnist_100 train through the CLI to the end, each
     row passes with its last test error, each run's metrics.csv is copied beside the report, and the summary table's
-    mean and sd are those of the two seeds' values."""
+    mean is that of the two seeds' values."""
     monkeypatch.setenv("GAN_DATA_DIR", str(data_dir))
     for key in ("GAN_CACHE_DIR", "PYTHONPATH", "WANDB_MODE", "GAN_CLASSIFIER_DIR", "GAN_SCORER_DIR"):
         monkeypatch.setenv(key, os.environ.get(key, ""))  # main sets them: restore after

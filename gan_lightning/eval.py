@@ -23,7 +23,7 @@ from rich.table import Table
 from gan_lightning import CONFIG_DIR
 from gan_lightning.callbacks.evaluation import build_evaluators
 from gan_lightning.checkpoint import load_module, resolve_ckpt_path
-from gan_lightning.metrics.evaluator import Evaluator, compute_all
+from gan_lightning.metrics.evaluator import ClassifierEvaluator, Evaluator, compute_all
 from gan_lightning.metrics.generative import METRICS, InceptionWeightsError
 from gan_lightning.utils.net_files import sha256_of
 
@@ -67,8 +67,9 @@ def instantiate_evaluator(entry: dict[str, Any]) -> Evaluator:
 
 
 def build_evaluation(model: Any, cfg: DictConfig) -> dict[str, Evaluator]:
-    """The run's task evaluators (its metrics group) and, for models that sample from z, FID / IS / KID with the
-    settings of ``cfg`` (``generative`` first); only the requested names.
+    """The run's task evaluators (its metrics group; ``cfg.precise_bn``, when not null, sets ``precise_bn`` on the
+    classifier evaluators) and, for models that sample from z, FID / IS / KID with the settings of ``cfg``
+    (``generative`` first); only the requested names.
 
     Raises:
         ValueError: a requested name the model cannot be evaluated with (the message lists those it can).
@@ -88,8 +89,13 @@ def build_evaluation(model: Any, cfg: DictConfig) -> dict[str, Evaluator]:
                       "real_split": cfg.real_split, "batch_size": int(cfg.batch_size), "seed": int(cfg.seed),
                       "kid_subset_size": int(cfg.kid_subset_size), "kid_subsets": int(cfg.kid_subsets),
                       "is_splits": int(cfg.is_splits), "reference": True}
+    task = {k: instantiate_evaluator(v) for k, v in evaluators.items() if k in wanted and v is not None}
+    if cfg.get("precise_bn") is not None:
+        for evaluator in task.values():
+            if isinstance(evaluator, ClassifierEvaluator):
+                evaluator.precise_bn = bool(cfg.precise_bn)
     return build_evaluators(
-        {k: instantiate_evaluator(v) for k, v in evaluators.items() if k in wanted and v is not None},
+        task,
         generative=generative, feature_extractor=cfg.feature_extractor, inception_weights=cfg.inception_weights,
         inception_weights_url=cfg.get("inception_weights_url"),
         classifier_path=cfg.classifier_path or metrics_cfg.get("classifier_path") or default_classifier(model, cfg),

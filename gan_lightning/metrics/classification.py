@@ -24,6 +24,7 @@ class ClassifierErrorEvaluator(ClassifierEvaluator):
         averaged: score the module's averaged classifier where it keeps one (``classify(x)``); False scores the
             raw D (``classify(x, averaged=False)``).
         name: the value's name (logged as ``metrics/<name>``).
+        precise_bn: score with precise BatchNorm statistics of the clean train images (see `ClassifierEvaluator`).
 
     Raises:
         ValueError: ``batch_size < 1`` or ``max_samples < 1``.
@@ -33,8 +34,8 @@ class ClassifierErrorEvaluator(ClassifierEvaluator):
     config_key = "metrics.evaluators.test_error"
 
     def __init__(self, batch_size: int = 500, max_samples: int | None = None, averaged: bool = True,
-                 name: str = "test_error") -> None:
-        super().__init__(batch_size=batch_size, max_samples=max_samples)
+                 name: str = "test_error", precise_bn: bool = False) -> None:
+        super().__init__(batch_size=batch_size, max_samples=max_samples, precise_bn=precise_bn)
         self.averaged, self.name = bool(averaged), str(name)
 
     def classify(self, module: nn.Module, x: Tensor) -> Tensor:
@@ -57,6 +58,7 @@ class ClusteringEvaluator(ClassifierEvaluator):
         batch_size: test images per ``classify`` call.
         max_samples: evaluate on this many evenly spaced test images (None: all of them).
         mapping: ``"hungarian"`` or ``"majority"``.
+        precise_bn: score with precise BatchNorm statistics of the clean train images (see `ClassifierEvaluator`).
 
     Raises:
         ValueError: invalid arguments (naming the ``metrics.evaluators.clustering`` key).
@@ -65,8 +67,9 @@ class ClusteringEvaluator(ClassifierEvaluator):
 
     config_key = "metrics.evaluators.clustering"
 
-    def __init__(self, batch_size: int = 500, max_samples: int | None = None, mapping: str = "hungarian") -> None:
-        super().__init__(batch_size, max_samples)
+    def __init__(self, batch_size: int = 500, max_samples: int | None = None, mapping: str = "hungarian",
+                 precise_bn: bool = False) -> None:
+        super().__init__(batch_size, max_samples, precise_bn)
         if mapping not in MAPPINGS:
             raise ValueError(
                 f"{self.config_key}.mapping must be one of {MAPPINGS}, got {mapping!r}: hungarian (one-to-one) "

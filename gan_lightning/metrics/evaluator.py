@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,9 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from gan_lightning.data.on_device import from_uint8
 from gan_lightning.metrics.domain import preserve_global_rng
+from gan_lightning.nets.layers import precise_batchnorm_stats
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,39 @@ class ClassifierEvaluator(SplitEvaluator):
     """Base of the evaluators that score ``module.classify`` (images (N, C, H, W) in [-1, 1] -> logits (N, K)) on
     the test split, whose items are ``(image, label)``; subclasses define :meth:`score`.
 
+    With ``precise_bn`` the classifier's BatchNorm layers are scored with precise statistics of the clean train
+    images (every image of ``datamodule.train_tensors()``, noise and dropout off;
+    :func:`gan_lightning.nets.layers.precise_batchnorm_stats`) instead of training's running averages, which a
+    discriminator with noise before its BatchNorm (CatGAN's MLP) takes on noisy activations. The module is left
+    bit-identical: its statistics are restored after scoring.
+
     Raises:
         ValueError: ``batch_size < 1`` or ``max_samples < 1``.
-        RuntimeError: at evaluation, a module without ``classify`` or a datamodule without ``test_set``.
+        RuntimeError: at evaluation, a module without ``classify`` or a datamodule without ``test_set`` (or, with
+            ``precise_bn``, without ``train_tensors``).
     """
+
+    def __init__(self, batch_size: int = 500, max_samples: int | None = None, precise_bn: bool = False) -> None:
+        super().__init__(batch_size=batch_size, max_samples=max_samples)
+        self.precise_bn = bool(precise_bn)
+        self._train_cache: tuple[int, Tensor] | None = None  # (id(train_set), uint8 images)
+
+    def train_images(self) -> Tensor:
+        """The train split's images as uint8 (N, C, H, W), cached (only ``batch_size`` evenly spaced ones in a quick
+        context)."""
+        datamodule = self.datamodule
+        if not callable(getattr(datamodule, "train_tensors", None)):
+            raise RuntimeError(f"{type(self).__name__}(precise_bn=True) needs a datamodule with train_tensors(), got "
+                               f"{type(datamodule).__name__}; set {self.config_key}.precise_bn=false.")
+        datamodule.setup("fit")
+        key = id(datamodule.train_set)
+        if self._train_cache is None or self._train_cache[0] != key:
+            with preserve_global_rng():  # transforms may draw
+                images = datamodule.train_tensors()[0]
+            if self.context.quick:
+                images = images[torch.arange(self.batch_size) * len(images) // self.batch_size]
+            self._train_cache = (key, images)
+        return self._train_cache[1]
 
     def score(self, pred: Tensor, labels: Tensor, num_classes: int) -> dict[str, Any]:
         """Values from predicted classes (M,) and true labels (M,), both int64."""
@@ -173,5 +204,9 @@ class ClassifierEvaluator(SplitEvaluator):
             raise RuntimeError(f"{type(module).__name__} has no classify(x) -> logits (N, K) for {type(self).__name__}")
         images, labels = self.test_data()[:2]
         device = module.device
-        logits = torch.cat([self.classify(module, x.to(device)).cpu() for x in images.split(self.batch_size)])
+        with ExitStack() as stack:
+            if self.precise_bn:
+                train = (from_uint8(x.to(device)) for x in self.train_images().split(self.batch_size))
+                stack.enter_context(precise_batchnorm_stats(module, lambda x: self.classify(module, x), train))
+            logits = torch.cat([self.classify(module, x.to(device)).cpu() for x in images.split(self.batch_size)])
         return self.score(logits.argmax(1), labels.long(), logits.shape[1])

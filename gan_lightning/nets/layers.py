@@ -4,7 +4,7 @@ argument checks that name the config key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -183,6 +183,54 @@ def frozen_batchnorm_stats(net: nn.Module) -> Iterator[None]:
     finally:
         for m in norms:
             m.track_running_stats = True
+
+
+@contextmanager
+def precise_batchnorm_stats(net: nn.Module, forward: Callable[[Tensor], object], batches: Iterable[Tensor]
+                            ) -> Iterator[None]:
+    """Inside, the BatchNorm layers of ``net`` hold *precise* population statistics of clean inputs: the exact
+    average, over ``batches``, of the batch means and (unbiased) variances that ``forward`` produces, in place of
+    the running (exponential) averages of training ("PreciseBN", Wu & Johnson 2021, "Rethinking 'Batch' in
+    BatchNorm", sec. 3); as in training, each layer sees inputs that the layers before it normalised with batch
+    statistics. Every other layer is in eval mode while they are computed, so GaussianNoise and Dropout
+    are off: the statistics match the noise-free inputs an eval-mode net sees, where training's were taken with
+    the noise on. On exit the running statistics, ``momentum``, ``num_batches_tracked`` and every train/eval flag
+    of ``net`` are restored exactly.
+
+    Args:
+        net: the module whose BatchNorm layers are recomputed (e.g. a discriminator or a LightningModule).
+        forward: runs (part of) ``net`` on a batch, e.g. ``lambda x: model.classify(x)``; called without gradients.
+        batches: inputs for ``forward``, e.g. training images (B, C, H, W) in [-1, 1]; each of at least 2 rows.
+
+    Raises:
+        ValueError: ``batches`` is empty.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    modes = {m: m.training for m in net.modules()}
+    saved = [(m.momentum, {k: b.clone() for k, b in m.named_buffers(recurse=False)}) for m in norms]
+    try:
+        net.eval()
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches
+            m.train()
+        seen = 0
+        with torch.no_grad():
+            for x in batches:
+                forward(x)
+                seen += 1
+        if not seen:
+            raise ValueError("precise_batchnorm_stats needs at least one batch of inputs, got none")
+        for m in norms:
+            m.eval()
+        yield
+    finally:
+        for m, (momentum, buffers) in zip(norms, saved):
+            m.momentum = momentum
+            for k, b in buffers.items():
+                getattr(m, k).copy_(b)
+        for m, mode in modes.items():
+            m.training = mode
 
 
 class Maxout(nn.Module):

@@ -13,6 +13,7 @@ from gan_lightning.nets.layers import (
     WeightNormLinear,
     data_dependent_init_,
     frozen_batchnorm_stats,
+    precise_batchnorm_stats,
     max_norm_,
     uniform_init_,
 )
@@ -75,6 +76,48 @@ def test_frozen_batchnorm_stats_normalises_but_does_not_update():
     torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-5, rtol=0)  # batch statistics used
     bn(x)
     assert not torch.equal(bn.running_mean, torch.zeros(3))  # updated again outside
+
+
+def _noisy_bn_net() -> nn.Sequential:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 4), GaussianNoise(3.0), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5),
+                        nn.Linear(4, 3), nn.BatchNorm1d(3, momentum=0.3))
+    for _ in range(3):  # training's running statistics, taken with the noise on
+        net(torch.randn(8, 5))
+    return net
+
+
+def test_precise_batchnorm_stats_average_the_clean_batch_statistics_and_restore_everything():
+    net = _noisy_bn_net()
+    net[5].eval()  # a flag that must come back as it was
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    batches = [torch.randn(8, 5) * 2 + 1 for _ in range(3)]
+    rng = torch.random.get_rng_state()
+    with precise_batchnorm_stats(net, net, batches):
+        assert not any(m.training for m in net.modules())
+        clean = [net[0](x) for x in batches]  # no noise: the first BatchNorm sees these
+        torch.testing.assert_close(net[2].running_mean, torch.stack([h.mean(0) for h in clean]).mean(0))
+        torch.testing.assert_close(net[2].running_var, torch.stack([h.var(0) for h in clean]).mean(0))
+        assert net[2].num_batches_tracked.item() == 3
+        bn = net[2]  # all BatchNorm layers take batch statistics at once, as in training
+        second = [net[5](net[3](nn.functional.batch_norm(h, None, None, bn.weight, bn.bias, True))) for h in clean]
+        torch.testing.assert_close(net[6].running_mean, torch.stack([h.mean(0) for h in second]).mean(0))
+        inside = net(batches[0])
+    assert torch.equal(torch.random.get_rng_state(), rng)  # noise and dropout off: nothing drawn
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net[2].momentum == 0.1 and net[6].momentum == 0.3
+    assert net.training and net[1].training and not net[5].training
+    net.eval()
+    assert not torch.allclose(net(batches[0]), inside)  # the running statistics are back
+
+
+def test_precise_batchnorm_stats_without_batches_is_an_error_and_restores():
+    net = _noisy_bn_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match="at least one batch"):
+        with precise_batchnorm_stats(net, net, []):
+            pass
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net[2].training
 
 
 def test_maxout_takes_the_max_over_pieces():

@@ -206,7 +206,8 @@ class ClassifierEvaluator(SplitEvaluator):
         device = module.device
         with ExitStack() as stack:
             if self.precise_bn:
-                train = (from_uint8(x.to(device)) for x in self.train_images().split(self.batch_size))
+                train = (from_uint8(x.to(device)) for x in self.train_images().split(self.batch_size)
+                         if len(x) > 1)  # a batch of one has no batch statistics
                 stack.enter_context(precise_batchnorm_stats(module, lambda x: self.classify(module, x), train))
             logits = torch.cat([self.classify(module, x.to(device)).cpu() for x in images.split(self.batch_size)])
         return self.score(logits.argmax(1), labels.long(), logits.shape[1])

@@ -38,6 +38,12 @@ def table_rows(report: str, header: str) -> list[list[str]]:
     return rows
 
 
+def ratio_of_rounded(ratio: float, num: float, den: float) -> bool:
+    """Is ``ratio`` (printed to .3f) the quotient of the unrounded values that ``num`` and ``den`` show rounded to .1f
+    (+- 0.05 each)? At a few images/s, as on a loaded CPU, that rounding alone moves the quotient by several %."""
+    return (num - 0.05) / (den + 0.05) - 5e-4 <= ratio <= (num + 0.05) / max(den - 0.05, 1e-9) + 5e-4
+
+
 @pytest.mark.slow
 def test_gpu_check_cpu_tiny_reports_every_experiment_and_the_timings(gpu_check, data_dir, tmp_path):
     """The real script in a subprocess on real MNIST / Fashion-MNIST: it exits 0 and its report has a row per
@@ -71,8 +77,9 @@ def test_gpu_check_cpu_tiny_reports_every_experiment_and_the_timings(gpu_check, 
     assert {row[1] for row in timings} == {"fp32", "bf16", "bf16 + compile"}
     for case, precision, ours, plain, ratio, *_, status in timings:
         assert status == "pass", (case, precision)
-        assert float(ours) > 0 and float(plain) > 0
-        assert float(ratio) == pytest.approx(float(ours) / float(plain), rel=0.05)  # the table rounds to .1f
+        ours, plain = float(ours), float(plain)
+        assert ours > 0 and plain > 0
+        assert ratio_of_rounded(float(ratio), ours, plain)
 
     ddp = table_rows(report, "| check |")
     assert [row[:2] for row in ddp] == [["trainer=ddp trainer.devices=1", "pass"],
@@ -83,8 +90,7 @@ def test_gpu_check_cpu_tiny_reports_every_experiment_and_the_timings(gpu_check, 
     assert set(levers) == {"baseline", "on_device", "sync_cadence"}
     assert all(row[3] == "pass" and float(row[1]) > 0 for row in levers.values())
     assert float(levers["baseline"][2]) == 1.0
-    assert float(levers["on_device"][2]) == pytest.approx(float(levers["on_device"][1]) / float(levers["baseline"][1]),
-                                                          rel=0.05)
+    assert ratio_of_rounded(float(levers["on_device"][2]), float(levers["on_device"][1]), float(levers["baseline"][1]))
     assert re.search(r"verdict: \*\*PASS\*\*", report)
     assert (report_dir / "throughput.log").is_file() and (report_dir / "levers.log").is_file()
 

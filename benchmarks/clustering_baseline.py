@@ -2,8 +2,8 @@
 exactly as the experiment's D is.
 
     python benchmarks/clustering_baseline.py experiment=catgan_mnist_unsup --seeds 0,1,2
-    python benchmarks/clustering_baseline.py experiment=catgan_fashion_mnist_unsup model.num_classes=10 \
-        metrics.evaluators.clustering.mapping=hungarian
+    python benchmarks/clustering_baseline.py experiment=catgan_mnist_unsup model.num_classes=10 \
+        metrics.evaluators.clustering.mapping=hungarian      # K = 10, one-to-one
 
 The experiment's config is composed as ``python -m gan_lightning.train`` composes it (the Hydra overrides are
 passed through). K is ``model.num_classes``. k-means (Lloyd's algorithm with k-means++ seeding,
